@@ -1,0 +1,93 @@
+//! egress-vnf configuration.
+//!
+//! The VNF reads one TOML file ([`VnfConfig`]); `egress-sidecar` renders it from the cluster's
+//! custom resources. Every key is documented in `docs/config.md`. Loading never panics: a
+//! malformed or inconsistent file yields a [`ConfigError`] that names the file, the line (when
+//! the TOML parser gives a span), the field and what is wrong.
+
+mod schema;
+
+pub use schema::*;
+
+use std::path::{Path, PathBuf};
+
+/// A configuration that could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("{file}: cannot read: {source}")]
+    Io {
+        file: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// TOML syntax error, unknown key or wrong type (the parser's own message carries the line).
+    #[error("{file}:{line}:{column}: {message}")]
+    Parse {
+        file: PathBuf,
+        line: usize,
+        column: usize,
+        message: String,
+    },
+    /// The file parsed but a value is not acceptable.
+    #[error("{file}: field `{field}`: {message}")]
+    Invalid {
+        file: PathBuf,
+        field: String,
+        message: String,
+    },
+}
+
+impl ConfigError {
+    /// The field the error is about, when known.
+    pub fn field(&self) -> Option<&str> {
+        match self {
+            ConfigError::Invalid { field, .. } => Some(field),
+            _ => None,
+        }
+    }
+}
+
+/// Line and column (1-based) of a byte offset in `text`.
+pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(text.len());
+    let before = &text[..offset];
+    let line = before.bytes().filter(|&b| b == b'\n').count() + 1;
+    let column = before.rfind('\n').map_or(offset, |nl| offset - nl - 1) + 1;
+    (line, column)
+}
+
+impl VnfConfig {
+    /// Reads, parses and validates a config file.
+    pub fn load(path: &Path) -> Result<VnfConfig, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+            file: path.to_owned(),
+            source,
+        })?;
+        Self::from_toml_str(&text, path)
+    }
+
+    /// Parses and validates TOML text; `path` is only used in messages.
+    pub fn from_toml_str(text: &str, path: &Path) -> Result<VnfConfig, ConfigError> {
+        let cfg: VnfConfig = toml::from_str(text).map_err(|e| {
+            let (line, column) = e.span().map_or((0, 0), |s| line_col(text, s.start));
+            ConfigError::Parse {
+                file: path.to_owned(),
+                line,
+                column,
+                message: e.message().to_string(),
+            }
+        })?;
+        cfg.validate().map_err(|(field, message)| ConfigError::Invalid {
+            file: path.to_owned(),
+            field,
+            message,
+        })?;
+        Ok(cfg)
+    }
+
+    /// Renders the config as TOML (deterministic: same value, same bytes).
+    pub fn to_toml_string(&self) -> String {
+        toml::to_string(self).unwrap_or_else(|e| format!("# render error: {e}\n"))
+    }
+}
