@@ -5,9 +5,15 @@
 //! malformed or inconsistent file yields a [`ConfigError`] that names the file, the line (when
 //! the TOML parser gives a span), the field and what is wrong.
 
+pub mod cr;
+pub mod net;
+pub mod render;
 mod schema;
+mod validate;
 
+pub use net::{Ipv4Prefix, Ipv6Prefix, Nat46Partition};
 pub use schema::*;
+pub use validate::{valid_zone, RFC6052_LENGTHS};
 
 use std::path::{Path, PathBuf};
 
