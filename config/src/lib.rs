@@ -5,11 +5,13 @@
 //! malformed or inconsistent file yields a [`ConfigError`] that names the file, the line (when
 //! the TOML parser gives a span), the field and what is wrong.
 
+pub mod control;
 pub mod cr;
 pub mod net;
 pub mod render;
 mod schema;
 mod validate;
+pub mod watch;
 
 pub use net::{Ipv4Prefix, Ipv6Prefix, Nat46Partition};
 pub use schema::*;
@@ -84,11 +86,12 @@ impl VnfConfig {
                 message: e.message().to_string(),
             }
         })?;
-        cfg.validate().map_err(|(field, message)| ConfigError::Invalid {
-            file: path.to_owned(),
-            field,
-            message,
-        })?;
+        cfg.validate()
+            .map_err(|(field, message)| ConfigError::Invalid {
+                file: path.to_owned(),
+                field,
+                message,
+            })?;
         Ok(cfg)
     }
 

@@ -33,7 +33,9 @@ pub enum PrefixError {
 }
 
 fn split_prefix(s: &str) -> Result<(&str, u8), PrefixError> {
-    let (a, l) = s.split_once('/').ok_or_else(|| PrefixError::Syntax(s.to_owned()))?;
+    let (a, l) = s
+        .split_once('/')
+        .ok_or_else(|| PrefixError::Syntax(s.to_owned()))?;
     let len: u8 = l.parse().map_err(|_| PrefixError::Syntax(s.to_owned()))?;
     Ok((a, len))
 }
@@ -193,11 +195,15 @@ pub struct Nat46Partition {
 pub enum PartitionError {
     #[error("a /{0} has no usable addresses once network and broadcast are excluded (use /30 or shorter)")]
     TooSmall(u8),
-    #[error("{reserved} reserved addresses do not fit the {usable} usable addresses of the subnet")]
+    #[error(
+        "{reserved} reserved addresses do not fit the {usable} usable addresses of the subnet"
+    )]
     ReservedTooMany { reserved: u32, usable: u32 },
     #[error("maxTmmReplicas must be at least 1")]
     NoReplicas,
-    #[error("{left} unreserved addresses cannot give each of {replicas} TMM replicas at least one")]
+    #[error(
+        "{left} unreserved addresses cannot give each of {replicas} TMM replicas at least one"
+    )]
     SliceEmpty { left: u32, replicas: u32 },
 }
 
@@ -241,7 +247,10 @@ impl Nat46Partition {
             return None;
         }
         let first = u32::from(self.first_usable) + self.reserved + index * self.slice_size;
-        Some((Ipv4Addr::from(first), Ipv4Addr::from(first + self.slice_size - 1)))
+        Some((
+            Ipv4Addr::from(first),
+            Ipv4Addr::from(first + self.slice_size - 1),
+        ))
     }
 }
 
@@ -280,7 +289,10 @@ mod tests {
         );
         let p = Nat46Partition::new("10.1.1.0/29".parse().unwrap(), 0, 4).unwrap();
         // 6 usable, 1 each, 2 unused
-        assert_eq!(p.slice(3), Some(("10.1.1.4".parse().unwrap(), "10.1.1.4".parse().unwrap())));
+        assert_eq!(
+            p.slice(3),
+            Some(("10.1.1.4".parse().unwrap(), "10.1.1.4".parse().unwrap()))
+        );
     }
 
     #[test]
@@ -288,9 +300,15 @@ mod tests {
         let s: Ipv4Prefix = "10.1.1.0/28".parse().unwrap();
         assert_eq!(
             Nat46Partition::new(s, 15, 1),
-            Err(PartitionError::ReservedTooMany { reserved: 15, usable: 14 })
+            Err(PartitionError::ReservedTooMany {
+                reserved: 15,
+                usable: 14
+            })
         );
-        assert!(matches!(Nat46Partition::new(s, 10, 5), Err(PartitionError::SliceEmpty { .. })));
+        assert!(matches!(
+            Nat46Partition::new(s, 10, 5),
+            Err(PartitionError::SliceEmpty { .. })
+        ));
         assert!(matches!(
             Nat46Partition::new("10.0.0.0/31".parse().unwrap(), 0, 1),
             Err(PartitionError::TooSmall(31))

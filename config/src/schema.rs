@@ -521,21 +521,41 @@ impl VnfConfig {
     pub fn validate(&self) -> Result<(), FieldError> {
         let d = &self.dataplane;
         if d.workers == 0 || d.workers > 64 {
-            return Err(("dataplane.workers".into(), format!("{} is not in 1..=64", d.workers)));
+            return Err((
+                "dataplane.workers".into(),
+                format!("{} is not in 1..=64", d.workers),
+            ));
         }
         if d.mbufs < 1024 {
-            return Err(("dataplane.mbufs".into(), format!("{} is below the minimum of 1024", d.mbufs)));
+            return Err((
+                "dataplane.mbufs".into(),
+                format!("{} is below the minimum of 1024", d.mbufs),
+            ));
         }
         if d.mbuf_cache > 512 {
-            return Err(("dataplane.mbuf_cache".into(), format!("{} exceeds 512 (RTE_MEMPOOL_CACHE_MAX_SIZE)", d.mbuf_cache)));
+            return Err((
+                "dataplane.mbuf_cache".into(),
+                format!("{} exceeds 512 (RTE_MEMPOOL_CACHE_MAX_SIZE)", d.mbuf_cache),
+            ));
         }
-        for (name, v) in [("dataplane.rx_desc", d.rx_desc), ("dataplane.tx_desc", d.tx_desc)] {
+        for (name, v) in [
+            ("dataplane.rx_desc", d.rx_desc),
+            ("dataplane.tx_desc", d.tx_desc),
+        ] {
             if !(64..=16384).contains(&v) {
                 return Err((name.into(), format!("{v} is not in 64..=16384")));
             }
         }
-        if self.control.metrics_listen != "off" && self.control.metrics_listen.parse::<SocketAddr>().is_err() {
-            return Err(("control.metrics_listen".into(), format!("`{}` is not ADDR:PORT or `off`", self.control.metrics_listen)));
+        if self.control.metrics_listen != "off"
+            && self.control.metrics_listen.parse::<SocketAddr>().is_err()
+        {
+            return Err((
+                "control.metrics_listen".into(),
+                format!(
+                    "`{}` is not ADDR:PORT or `off`",
+                    self.control.metrics_listen
+                ),
+            ));
         }
         for (i, v) in self.vlans.iter().enumerate() {
             let f = |k: &str| format!("vlans[{i}].{k}");
@@ -544,17 +564,26 @@ impl VnfConfig {
             }
             for p in &v.interfaces {
                 if parse_port_name(p).is_none() {
-                    return Err((f("interfaces"), format!("`{p}` is not a port name like `1.1`")));
+                    return Err((
+                        f("interfaces"),
+                        format!("`{p}` is not a port name like `1.1`"),
+                    ));
                 }
             }
             if v.tag > 4094 {
                 return Err((f("tag"), format!("{} is not a VLAN id (0..=4094)", v.tag)));
             }
             if v.self_v4.is_some() != v.prefixlen_v4.is_some() {
-                return Err((f("prefixlen_v4"), "self_v4 and prefixlen_v4 go together".into()));
+                return Err((
+                    f("prefixlen_v4"),
+                    "self_v4 and prefixlen_v4 go together".into(),
+                ));
             }
             if v.self_v6.is_some() != v.prefixlen_v6.is_some() {
-                return Err((f("prefixlen_v6"), "self_v6 and prefixlen_v6 go together".into()));
+                return Err((
+                    f("prefixlen_v6"),
+                    "self_v6 and prefixlen_v6 go together".into(),
+                ));
             }
             if v.prefixlen_v4.is_some_and(|p| p > 32) {
                 return Err((f("prefixlen_v4"), "must be 0..=32".into()));

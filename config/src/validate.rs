@@ -24,7 +24,8 @@ pub fn valid_zone(zone: &str) -> bool {
         && z.split('.').all(|l| {
             !l.is_empty()
                 && l.len() <= 63
-                && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+                && l.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         })
 }
 
@@ -37,8 +38,12 @@ impl VnfConfig {
         if let (Some(f), Some(l)) = (n.slice_first, n.slice_last) {
             return Some((f, l));
         }
-        let p = Nat46Partition::new(n.ipv4_subnet?, n.max_reserved_static_ips, n.max_tmm_replicas)
-            .ok()?;
+        let p = Nat46Partition::new(
+            n.ipv4_subnet?,
+            n.max_reserved_static_ips,
+            n.max_tmm_replicas,
+        )
+        .ok()?;
         p.slice(self.tmm_index)
     }
 
@@ -109,7 +114,10 @@ impl VnfConfig {
             if r.destination.is_ipv4() != r.gateway.is_ipv4() {
                 return err(
                     f("gateway"),
-                    format!("{} is not of the family of destination {}", r.gateway, r.destination),
+                    format!(
+                        "{} is not of the family of destination {}",
+                        r.gateway, r.destination
+                    ),
                 );
             }
         }
@@ -121,7 +129,10 @@ impl VnfConfig {
         if s.port_min == 0 || s.port_min > s.port_max {
             return err(
                 "snat.port_min",
-                format!("port range {}-{} is empty or starts at 0", s.port_min, s.port_max),
+                format!(
+                    "port range {}-{} is empty or starts at 0",
+                    s.port_min, s.port_max
+                ),
             );
         }
         if s.sessions_per_worker == 0 {
@@ -151,7 +162,10 @@ impl VnfConfig {
         }
         for (i, n) in s.vlan_list.iter().enumerate() {
             if !self.vlans.is_empty() && !self.vlans.iter().any(|v| &v.name == n) {
-                return err(format!("snat.vlan_list[{i}]"), format!("no VLAN is named `{n}`"));
+                return err(
+                    format!("snat.vlan_list[{i}]"),
+                    format!("no VLAN is named `{n}`"),
+                );
             }
         }
         Ok(())
@@ -214,10 +228,10 @@ impl VnfConfig {
         for (i, m) in n.static_mappings.iter().enumerate() {
             let inside = reserved.is_some_and(|(f, l)| m.ipv4 >= f && m.ipv4 <= l);
             if !inside {
-                let range = reserved
-                    .map_or("none: nat46.max_reserved_static_ips is 0".to_string(), |(f, l)| {
-                        format!("{f}-{l}")
-                    });
+                let range = reserved.map_or(
+                    "none: nat46.max_reserved_static_ips is 0".to_string(),
+                    |(f, l)| format!("{f}-{l}"),
+                );
                 return err(
                     format!("nat46.static_mappings[{i}].ipv4"),
                     format!("{} is not in the reserved range ({range})", m.ipv4),
@@ -230,7 +244,10 @@ impl VnfConfig {
                 if p.overlaps(&subnet) {
                     return err(
                         "nat46.ipv4_subnet",
-                        format!("{subnet} overlaps the subnet {} of VLAN `{name}`", p.trunc()),
+                        format!(
+                            "{subnet} overlaps the subnet {} of VLAN `{name}`",
+                            p.trunc()
+                        ),
                     );
                 }
             }
@@ -262,7 +279,10 @@ impl VnfConfig {
         check_6052("nat64.prefix", &self.nat64.prefix)?;
         for (i, b) in self.nat64.static_bib.iter().enumerate() {
             if b.protocol != BibProtocol::Icmp && (b.port4 == 0 || b.port6 == 0) {
-                return err(format!("nat64.static_bib[{i}].port4"), "ports must not be 0");
+                return err(
+                    format!("nat64.static_bib[{i}].port4"),
+                    "ports must not be 0",
+                );
             }
         }
         let s = &self.siit;
@@ -306,7 +326,10 @@ impl VnfConfig {
                 );
             }
             if z.servers.is_empty() {
-                return err(format!("dns.forward_zones[{i}].servers"), "needs at least one server");
+                return err(
+                    format!("dns.forward_zones[{i}].servers"),
+                    "needs at least one server",
+                );
             }
             for (j, s) in z.servers.iter().enumerate() {
                 if s.port() == 0 {
@@ -324,7 +347,10 @@ impl VnfConfig {
             return Ok(());
         }
         if d.forward_zones.is_empty() {
-            return err("dns.forward_zones", "DNS is enabled but no forward zone is configured");
+            return err(
+                "dns.forward_zones",
+                "DNS is enabled but no forward zone is configured",
+            );
         }
         if d.cache_entries == 0 {
             return err("dns.cache_entries", "must be at least 1");
@@ -341,10 +367,16 @@ impl VnfConfig {
     pub(crate) fn validate_dssm(&self) -> Result<(), FieldError> {
         let s = &self.dssm;
         if s.cert_file.is_some() != s.key_file.is_some() {
-            return err("dssm.key_file", "cert_file and key_file go together (mutual TLS)");
+            return err(
+                "dssm.key_file",
+                "cert_file and key_file go together (mutual TLS)",
+            );
         }
         if s.cert_file.is_some() && s.ca_file.is_none() {
-            return err("dssm.ca_file", "a client certificate needs TLS: set ca_file");
+            return err(
+                "dssm.ca_file",
+                "a client certificate needs TLS: set ca_file",
+            );
         }
         if !s.enabled {
             return Ok(());
@@ -353,7 +385,10 @@ impl VnfConfig {
             return err("dssm.service", "required when dssm.enabled is true");
         }
         if s.host_port().is_none() {
-            return err("dssm.service", format!("`{}` is not HOST[:PORT]", s.service));
+            return err(
+                "dssm.service",
+                format!("`{}` is not HOST[:PORT]", s.service),
+            );
         }
         if s.master.is_empty() && s.sentinel {
             return err("dssm.master", "a Sentinel needs the master's name");
