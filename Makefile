@@ -1,0 +1,95 @@
+# egress-vnf: top-level targets (CONTRACT section 6).
+#
+#   make setup   system packages (apt, Debian bookworm) and the rustfmt/clippy components
+#   make build   cargo build --release --workspace
+#   make lint    cargo fmt --check and clippy -D warnings
+#   make test    setup + build + lint + every test (unit, property, DPDK, end-to-end)
+#   make demo    two network namespaces joined through the VNF (bridge mode), a ping crosses it;
+#                `make demo HOLD=1` keeps the topology up until Ctrl-C
+#   make bench   the perf/ benchmarks
+#
+# End-to-end tests and the demo need root (network namespaces, veths, hugepages, DPDK).
+
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := build
+
+CARGO ?= cargo
+TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
+HOLD ?=
+
+# apt runs only when one of these is missing (dpkg-query says so), so `make setup` is fast on a
+# machine that has them.
+APT_PACKAGES := \
+	build-essential pkg-config clang libclang-dev \
+	dpdk dpdk-dev libdpdk-dev \
+	librte-net-pcap23 librte-net-af-packet23 librte-net-null23 librte-net-ring23 librte-mempool-ring23 \
+	iproute2 iputils-ping iputils-tracepath procps ethtool \
+	dnsutils curl openssl socat tshark \
+	redis-server redis-sentinel knot dnsmasq-base
+
+# Installed packages whose system service must not run: tests start their own instances.
+SERVICES := redis-server redis-sentinel knot
+
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+
+.PHONY: setup build lint test test-unit test-e2e demo bench
+
+setup:
+	@missing=""; \
+	for p in $(APT_PACKAGES); do \
+	  dpkg-query -W -f='$${db:Status-Abbrev}' "$$p" 2>/dev/null | grep -q '^ii' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "setup: installing$$missing"; \
+	  echo "wireshark-common wireshark-common/install-setuid boolean false" | $(SUDO) debconf-set-selections; \
+	  policy_added=""; \
+	  if [ ! -e /usr/sbin/policy-rc.d ]; then \
+	    printf '#!/bin/sh\nexit 101\n' | $(SUDO) tee /usr/sbin/policy-rc.d >/dev/null; \
+	    $(SUDO) chmod 755 /usr/sbin/policy-rc.d; policy_added=1; \
+	  fi; \
+	  rc=0; \
+	  { $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	    $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	      -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold $$missing; } || rc=$$?; \
+	  if [ -n "$$policy_added" ]; then $(SUDO) rm -f /usr/sbin/policy-rc.d; fi; \
+	  [ "$$rc" = 0 ] || { echo "setup: apt-get failed ($$rc)" >&2; exit "$$rc"; }; \
+	  if [ -d /run/systemd/system ]; then \
+	    for s in $(SERVICES); do $(SUDO) systemctl disable --now "$$s" >/dev/null 2>&1 || true; done; \
+	  fi; \
+	fi
+	@command -v $(CARGO) >/dev/null || { echo "setup: cargo not found (install Rust with rustup)" >&2; exit 1; }
+	@$(CARGO) fmt --version >/dev/null 2>&1 || rustup component add rustfmt
+	@$(CARGO) clippy --version >/dev/null 2>&1 || rustup component add clippy
+
+build:
+	$(CARGO) build --release --workspace
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+# Unit, property and DPDK tests of every crate except the end-to-end one.
+test-unit:
+	$(CARGO) test --workspace --exclude egress-tests
+
+# End-to-end tests: serial (--test-threads=1), against $(TARGET_DIR)/release/egress-vnf.
+test-e2e:
+	$(CARGO) test -p egress-tests -- --test-threads=1
+
+test: setup
+	@t0=$$SECONDS; \
+	step() { local s=$$SECONDS; echo "==> $$1"; shift; "$$@"; echo "==> done in $$((SECONDS - s)) s"; }; \
+	step "lint: rustfmt" $(CARGO) fmt --all -- --check; \
+	step "build (release)" $(MAKE) --no-print-directory build; \
+	step "lint: clippy" $(CARGO) clippy --workspace --all-targets -- -D warnings; \
+	step "unit tests" $(MAKE) --no-print-directory test-unit; \
+	step "end-to-end tests" $(MAKE) --no-print-directory test-e2e; \
+	echo "==> make test passed in $$((SECONDS - t0)) s"
+
+demo: setup
+	$(CARGO) build --release -p egress-vnf -p egress-tests --bins
+	$(TARGET_DIR)/release/egress-demo $(if $(filter 1 yes true,$(HOLD)),--hold)
+
+bench: setup build
+	$(CARGO) run --release -p egress-perf --bin bench
