@@ -80,6 +80,10 @@ pub fn render(cr_dir: &Path, tmm: u32, extra: &[&str], env: &[(&str, &str)], out
 /// Replaces `from` by `to` in `file` (which must contain it).
 pub fn edit(file: &Path, from: &str, to: &str) {
     let text = std::fs::read_to_string(file).unwrap();
-    assert!(text.contains(from), "{} does not contain {from:?}", file.display());
+    assert!(
+        text.contains(from),
+        "{} does not contain {from:?}",
+        file.display()
+    );
     std::fs::write(file, text.replacen(from, to, 1)).unwrap();
 }
