@@ -1,1 +1,8 @@
 //! egress-vnf: the packet logic (pure, testable without DPDK) and the data path that drives it.
+//!
+//! Module map (see DESIGN.md): `frame` (the `Frame` abstraction), `wire` (header views),
+//! `datapath` (lcore loop, verdicts, counters), `slowpath` (control socket, stats).
+
+pub mod datapath;
+pub mod frame;
+pub mod slowpath;

@@ -1,1 +1,350 @@
-fn main(){}
+//! `egress-vnf`: the data plane (CONTRACT §1).
+//!
+//! `egress-vnf --config FILE [--interactive|-i] [--control-socket PATH] [--metrics-listen ADDR:PORT|off] [-- EAL-ARGS...]`
+//!
+//! Exit status: 0 after a clean shutdown on SIGINT/SIGTERM (final statistics printed on stdout),
+//! 2 for an invalid config or argument, 1 otherwise.
+
+use anyhow::Context;
+use clap::Parser;
+use egress_config::{parse_port_name, Mode, VnfConfig};
+use egress_vnf::datapath::{Worker, WorkerConfig, WorkerCounters};
+use egress_vnf::slowpath::control::ControlSocket;
+use egress_vnf::slowpath::stats::PortReport;
+use egress_vnf::slowpath::State;
+use rte::{Eal, LcoreId, Mempool, Port, PortConfig};
+use std::io::{BufRead, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "egress-vnf",
+    version,
+    about = "DPDK egress gateway: SNAT, NAT46/NAT64, DNS46/DNS64"
+)]
+struct Args {
+    /// The TOML configuration file.
+    #[arg(long)]
+    config: PathBuf,
+    /// Interactive prompt `egress> ` on stdin.
+    #[arg(short = 'i', long)]
+    interactive: bool,
+    /// Control socket path (default from the config: /run/egress-vnf/control.sock).
+    #[arg(long)]
+    control_socket: Option<PathBuf>,
+    /// Prometheus listen address ADDR:PORT, or `off`.
+    #[arg(long)]
+    metrics_listen: Option<String>,
+    /// EAL arguments, appended to the config's `eal` list.
+    #[arg(last = true)]
+    eal: Vec<String>,
+}
+
+/// A failure and its exit status.
+enum Fail {
+    /// Invalid configuration or arguments: exit 2.
+    Usage(String),
+    /// Anything else: exit 1.
+    Runtime(anyhow::Error),
+}
+
+impl From<anyhow::Error> for Fail {
+    fn from(e: anyhow::Error) -> Self {
+        Fail::Runtime(e)
+    }
+}
+
+fn main() -> ExitCode {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
+        .target(env_logger::Target::Stderr)
+        .init();
+    let args = match Args::try_parse() {
+        Ok(a) => a,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+        }
+    };
+    match run(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Fail::Usage(msg)) => {
+            eprintln!("egress-vnf: {msg}");
+            ExitCode::from(2)
+        }
+        Err(Fail::Runtime(e)) => {
+            eprintln!("egress-vnf: error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn run(args: Args) -> Result<(), Fail> {
+    let mut cfg = VnfConfig::load(&args.config).map_err(|e| Fail::Usage(e.to_string()))?;
+    let file = args.config.display().to_string();
+    if let Some(s) = &args.control_socket {
+        cfg.control.socket = s.display().to_string();
+    }
+    if let Some(m) = &args.metrics_listen {
+        if m != "off" && m.parse::<std::net::SocketAddr>().is_err() {
+            return Err(Fail::Usage(format!(
+                "--metrics-listen: `{m}` is not ADDR:PORT or `off`"
+            )));
+        }
+        cfg.control.metrics_listen = m.clone();
+    }
+
+    // EAL: the config's arguments, then the command line's.
+    let mut eal_args = cfg.eal.clone();
+    eal_args.extend(args.eal.iter().cloned());
+    log::info!("starting EAL: {}", eal_args.join(" "));
+    let eal = Eal::init(&eal_args).map_err(|e| {
+        if e.code == 22 {
+            Fail::Usage(format!("invalid EAL arguments `{}` ({file}: field `eal` and the arguments after `--`): {e}", eal_args.join(" ")))
+        } else {
+            Fail::Runtime(anyhow::anyhow!("EAL initialisation failed: {e}"))
+        }
+    })?;
+    let result = run_with_eal(&args, &cfg, &file);
+    drop(eal);
+    result
+}
+
+fn run_with_eal(args: &Args, cfg: &VnfConfig, file: &str) -> Result<(), Fail> {
+    let ports = Port::all();
+    let names: Vec<String> = ports
+        .iter()
+        .map(|p| format!("{} ({})", p.id(), p.name()))
+        .collect();
+    log::info!("{} port(s): {}", ports.len(), names.join(", "));
+
+    // Cross-checks that need the probed hardware: exit 2, naming the field.
+    for (i, v) in cfg.vlans.iter().enumerate() {
+        for ifname in &v.interfaces {
+            let exists =
+                parse_port_name(ifname).is_some_and(|id| ports.iter().any(|p| p.id().0 == id));
+            if !exists {
+                return Err(Fail::Usage(format!(
+                    "{file}: field `vlans[{i}].interfaces`: port {ifname} does not exist ({} port(s) probed: {})",
+                    ports.len(),
+                    if names.is_empty() { "none".into() } else { names.join(", ") }
+                )));
+            }
+        }
+    }
+    if cfg.dataplane.mode == Mode::Bridge && ports.len() < 2 {
+        return Err(Fail::Usage(format!(
+            "{file}: field `dataplane.mode`: bridge mode needs ports 1.1 and 1.2, {} port(s) probed",
+            ports.len()
+        )));
+    }
+    let lcores = LcoreId::workers();
+    let nworkers = cfg.dataplane.workers as usize;
+    if lcores.len() < nworkers {
+        return Err(Fail::Usage(format!(
+            "{file}: field `dataplane.workers`: {nworkers} worker(s) configured but the EAL lcore list gives {} worker lcore(s) besides the main lcore {} (use e.g. `-l 0-{nworkers}`)",
+            lcores.len(),
+            LcoreId::main()
+        )));
+    }
+    let lcores = &lcores[..nworkers];
+
+    // Ports and the packet pool.
+    let pool = Mempool::new(
+        "egress_pkts",
+        cfg.dataplane.mbufs,
+        cfg.dataplane.mbuf_cache,
+        -1,
+    )
+    .context("cannot create the packet mempool (more memory: -m, or hugepages)")?;
+    let pconf = PortConfig {
+        rx_queues: nworkers as u16,
+        tx_queues: nworkers as u16,
+        rx_desc: cfg.dataplane.rx_desc,
+        tx_desc: cfg.dataplane.tx_desc,
+        mtu: None,
+    };
+    for p in &ports {
+        p.configure(&pconf, &pool)
+            .with_context(|| format!("port {} ({})", p.id(), p.name()))?;
+        p.start()
+            .with_context(|| format!("port {} ({}): start", p.id(), p.name()))?;
+        if cfg.dataplane.promiscuous {
+            p.set_promiscuous(true)
+                .with_context(|| format!("port {}: promiscuous", p.id()))?;
+        }
+        let mac = p
+            .mac()
+            .map(|m| egress_vnf::slowpath::commands::fmt_mac(&m))
+            .unwrap_or_default();
+        log::info!(
+            "port {} ({}) started: mac {mac}, {} rx/tx queue(s)",
+            p.id(),
+            p.name(),
+            nworkers
+        );
+    }
+
+    // Workers.
+    let stop = Arc::new(AtomicBool::new(false));
+    let hz = rte::tsc_hz();
+    let drain_cycles = hz / 1_000_000 * cfg.dataplane.tx_drain_us as u64;
+    let mut workers = Vec::new();
+    for (i, &l) in lcores.iter().enumerate() {
+        let counters = Arc::new(WorkerCounters::default());
+        let w = Worker::new(
+            WorkerConfig {
+                index: i as u16,
+                ports: ports.clone(),
+                mode: cfg.dataplane.mode,
+                drain_cycles,
+            },
+            counters.clone(),
+            stop.clone(),
+        );
+        rte::launch(l, move || w.run())
+            .with_context(|| format!("launching worker on lcore {l}"))?;
+        workers.push((l, counters));
+    }
+    let started = Instant::now();
+    log::info!(
+        "forwarding started: mode {:?}, {} worker(s) on lcore(s) {}, {} port(s), tsc {} Hz",
+        cfg.dataplane.mode,
+        nworkers,
+        lcores
+            .iter()
+            .map(|l| l.to_string())
+            .collect::<Vec<_>>()
+            .join(","),
+        ports.len(),
+        hz
+    );
+
+    // Slow path on the main lcore: signals, control socket, interactive prompt.
+    let shutdown = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, shutdown.clone()).context("installing signal handlers")?;
+    }
+    let state = Arc::new(State {
+        config_path: args.config.clone(),
+        config: cfg.clone(),
+        ports: ports.clone(),
+        workers: workers.clone(),
+        tsc_hz: hz,
+    });
+    let control = match ControlSocket::bind(std::path::Path::new(&cfg.control.socket)) {
+        Ok(c) => Some(Arc::new(c)),
+        Err(e) => {
+            log::warn!("control socket {} unavailable: {e}", cfg.control.socket);
+            None
+        }
+    };
+    let server = control.clone().map(|c| {
+        let (state, stop_srv, quit) = (state.clone(), shutdown.clone(), shutdown.clone());
+        std::thread::Builder::new()
+            .name("control".into())
+            .spawn(move || c.serve(state, stop_srv, quit))
+    });
+    if let Some(c) = &control {
+        let _ = c;
+        log::info!("control socket {}", cfg.control.socket);
+    }
+    if cfg.control.metrics_listen != "off" {
+        log::warn!(
+            "metrics endpoint {} is not served by this build",
+            cfg.control.metrics_listen
+        );
+    }
+    if args.interactive {
+        let (state, quit) = (state.clone(), shutdown.clone());
+        let _ = std::thread::Builder::new()
+            .name("prompt".into())
+            .spawn(move || prompt(&state, &quit));
+    }
+
+    while !shutdown.load(Ordering::Relaxed) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    log::info!("shutting down");
+    stop.store(true, Ordering::SeqCst);
+    let mut failed = Vec::new();
+    for (l, _) in &workers {
+        let code = rte::wait(*l);
+        if code != 0 {
+            failed.push(format!("worker lcore {l} exited with {code}"));
+        }
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    if let Some(Ok(h)) = server {
+        let _ = h.join();
+    }
+    drop(control);
+
+    // Final statistics (stdout), then stop the ports.
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "---- final statistics ----");
+    for p in &ports {
+        let _ = writeln!(out, "{}", PortReport::read(p).line());
+    }
+    for r in state.lcore_reports() {
+        let _ = writeln!(out, "{}", r.line());
+    }
+    for (r, n) in state.drop_totals() {
+        if n > 0 {
+            let _ = writeln!(out, "drop {}={n}", r.name());
+        }
+    }
+    let _ = writeln!(out, "forwarding_seconds={elapsed:.3} tsc_hz={hz}");
+    let _ = out.flush();
+    for p in &ports {
+        if let Err(e) = p.stop() {
+            log::warn!("port {}: {e}", p.id());
+        }
+        let _ = p.close();
+    }
+    if !failed.is_empty() {
+        return Err(Fail::Runtime(anyhow::anyhow!(failed.join("; "))));
+    }
+    Ok(())
+}
+
+/// `egress-vnf -i`: the command language on stdin.
+fn prompt(state: &State, quit: &AtomicBool) {
+    let stdin = std::io::stdin();
+    let mut line = String::new();
+    loop {
+        print!("egress> ");
+        let _ = std::io::stdout().flush();
+        line.clear();
+        match stdin.lock().read_line(&mut line) {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+        let cmd = line.trim();
+        if cmd.is_empty() {
+            continue;
+        }
+        if cmd == "quit" || cmd == "exit" {
+            quit.store(true, Ordering::SeqCst);
+            return;
+        }
+        let (cmd, json) = match cmd.strip_suffix("--json") {
+            Some(c) => (c.trim(), true),
+            None => (cmd, false),
+        };
+        let reply = state.execute(cmd);
+        if json {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&reply.data).unwrap_or_default()
+            );
+        } else if reply.ok {
+            print!("{}", reply.text);
+        } else {
+            println!("error: {}", reply.text);
+        }
+    }
+}

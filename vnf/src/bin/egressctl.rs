@@ -1,1 +1,82 @@
-fn main(){}
+//! `egressctl`: the operator CLI (CONTRACT §1). Sends one command to a running VNF's control
+//! socket and prints the reply (exit 0, or 1 on error), or gives an interactive prompt.
+
+use clap::Parser;
+use egress_vnf::slowpath::control::request;
+use std::io::{BufRead, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser, Debug)]
+#[command(name = "egressctl", version, about = "Operator CLI for egress-vnf")]
+struct Args {
+    /// Control socket of the VNF.
+    #[arg(long, default_value = "/run/egress-vnf/control.sock")]
+    socket: PathBuf,
+    /// Print the reply's data as JSON.
+    #[arg(long)]
+    json: bool,
+    /// The command words (none: interactive prompt).
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    command: Vec<String>,
+}
+
+fn run_one(socket: &PathBuf, line: &str, json: bool) -> bool {
+    let (line, json) = match line.trim().strip_suffix("--json") {
+        Some(c) => (c.trim().to_string(), true),
+        None => (line.trim().to_string(), json),
+    };
+    match request(socket, &line, json) {
+        Ok(r) => {
+            if json && r.ok {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&r.data).unwrap_or_default()
+                );
+            } else if r.ok {
+                print!("{}", r.text);
+            } else {
+                eprintln!("error: {}", r.text);
+            }
+            r.ok
+        }
+        Err(e) => {
+            eprintln!(
+                "egressctl: cannot reach the VNF at {}: {e}",
+                socket.display()
+            );
+            false
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    if !args.command.is_empty() {
+        let line = args.command.join(" ");
+        return if run_one(&args.socket, &line, args.json) {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(1)
+        };
+    }
+    let stdin = std::io::stdin();
+    let mut line = String::new();
+    loop {
+        print!("egress> ");
+        let _ = std::io::stdout().flush();
+        line.clear();
+        match stdin.lock().read_line(&mut line) {
+            Ok(0) | Err(_) => return ExitCode::SUCCESS,
+            Ok(_) => {}
+        }
+        let cmd = line.trim();
+        if cmd.is_empty() {
+            continue;
+        }
+        if cmd == "quit" || cmd == "exit" {
+            return ExitCode::SUCCESS;
+        }
+        run_one(&args.socket, cmd, args.json);
+    }
+}

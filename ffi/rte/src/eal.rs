@@ -1,0 +1,91 @@
+//! EAL initialisation and cleanup, TSC helpers.
+
+use crate::error::DpdkError;
+use std::ffi::{CStr, CString};
+use std::os::raw::{c_char, c_int};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+static INITIALISED: AtomicBool = AtomicBool::new(false);
+
+/// The initialised Environment Abstraction Layer. Only one may exist per process (DPDK cannot be
+/// initialised twice). Dropping it waits for every worker lcore, then calls `rte_eal_cleanup`.
+#[derive(Debug)]
+pub struct Eal {
+    _private: (),
+}
+
+impl Eal {
+    /// Initialises the EAL from an argument list (without the program name, which is added).
+    /// A bad argument yields an error (DPDK prints its own usage text on stderr).
+    pub fn init<S: AsRef<str>>(args: &[S]) -> Result<Eal, DpdkError> {
+        if INITIALISED.swap(true, Ordering::SeqCst) {
+            return Err(DpdkError::invalid(
+                "rte_eal_init",
+                "the EAL is already initialised in this process",
+            ));
+        }
+        let mut owned = Vec::with_capacity(args.len() + 1);
+        owned.push(CString::new("egress-vnf").expect("static name has no NUL"));
+        for a in args {
+            let a = a.as_ref();
+            match CString::new(a) {
+                Ok(c) => owned.push(c),
+                Err(_) => {
+                    INITIALISED.store(false, Ordering::SeqCst);
+                    return Err(DpdkError::invalid(
+                        "rte_eal_init",
+                        format!("EAL argument {a:?} contains a NUL byte"),
+                    ));
+                }
+            }
+        }
+        // DPDK may keep pointers into argv for the life of the process: leak the strings.
+        let mut argv: Vec<*mut c_char> = owned.into_iter().map(CString::into_raw).collect();
+        let argc = argv.len() as c_int;
+        // SAFETY: argv holds argc valid NUL-terminated strings that are never freed; EAL may
+        // permute the pointer array, which we own and leak below.
+        let ret = unsafe { dpdk_sys::rte_eal_init(argc, argv.as_mut_ptr()) };
+        std::mem::forget(argv);
+        if ret < 0 {
+            return Err(DpdkError::from_rte_errno("rte_eal_init"));
+        }
+        Ok(Eal { _private: () })
+    }
+
+    /// Number of ports probed.
+    pub fn port_count(&self) -> u16 {
+        crate::port::Port::all().len() as u16
+    }
+}
+
+impl Drop for Eal {
+    fn drop(&mut self) {
+        // SAFETY: waiting for lcores and cleaning up are valid after a successful rte_eal_init;
+        // no handle is used after this point (see the crate docs).
+        unsafe {
+            dpdk_sys::rte_eal_mp_wait_lcore();
+            dpdk_sys::rte_eal_cleanup();
+        }
+    }
+}
+
+/// Reads the time-stamp counter.
+#[inline(always)]
+pub fn tsc() -> u64 {
+    // SAFETY: rdtsc has no memory effects.
+    unsafe { dpdk_sys::egress_shim_rdtsc() }
+}
+
+/// TSC frequency in Hz (valid after EAL init).
+pub fn tsc_hz() -> u64 {
+    // SAFETY: reads a value EAL computed at init.
+    unsafe { dpdk_sys::egress_shim_tsc_hz() }
+}
+
+/// The DPDK version string, e.g. `DPDK 22.11.11`.
+pub fn version() -> String {
+    // SAFETY: rte_version returns a static NUL-terminated string.
+    unsafe { CStr::from_ptr(dpdk_sys::rte_version()) }
+        .to_string_lossy()
+        .into_owned()
+}

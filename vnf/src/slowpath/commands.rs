@@ -1,0 +1,277 @@
+//! The command language of the control socket, `egressctl` and `egress-vnf -i` (testpmd-style
+//! words, CONTRACT §1). Each command returns aligned text and the same data as JSON.
+
+use super::stats::{table, LcoreReport, PortReport};
+use crate::datapath::{DropReason, WorkerCounters};
+use egress_config::VnfConfig;
+use rte::{LcoreId, Port};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use std::sync::Arc;
+
+/// One request line on the control socket.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Request {
+    pub command: String,
+    #[serde(default)]
+    pub json: bool,
+}
+
+/// One reply line on the control socket.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Reply {
+    pub ok: bool,
+    pub text: String,
+    #[serde(default)]
+    pub data: Value,
+}
+
+impl Reply {
+    pub fn ok(text: String, data: Value) -> Reply {
+        Reply {
+            ok: true,
+            text,
+            data,
+        }
+    }
+    pub fn err(text: impl Into<String>) -> Reply {
+        Reply {
+            ok: false,
+            text: text.into(),
+            data: Value::Null,
+        }
+    }
+}
+
+/// What the commands can see: handles and counters, read-only.
+pub struct State {
+    pub config_path: std::path::PathBuf,
+    pub config: VnfConfig,
+    pub ports: Vec<Port>,
+    pub workers: Vec<(LcoreId, Arc<WorkerCounters>)>,
+    pub tsc_hz: u64,
+}
+
+const HELP: &str = "\
+commands:
+  show port info all|<port>      port device, driver, MAC, link, queues
+  show port stats all|<port>     packet, byte, miss and error counters
+  clear port stats all|<port>    reset port counters
+  show lcores                    worker lcores: packets, busy ratio, cycles per packet
+  show drops                     drop counters by reason, with what each reason means
+  show config                    the configuration in force
+  help                           this text
+ports are named 1.1, 1.2, ... in probe order";
+
+impl State {
+    /// Runs one command line.
+    pub fn execute(&self, line: &str) -> Reply {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        match words.as_slice() {
+            [] => Reply::err("empty command; try `help`"),
+            ["help"] | ["?"] => Reply::ok(HELP.to_string(), json!({ "help": HELP })),
+            ["show", "port", "info", which] => self.ports_for(which).map_or_else(Reply::err, |p| self.port_info(&p)),
+            ["show", "port", "stats", which] => self.ports_for(which).map_or_else(Reply::err, |p| self.port_stats(&p)),
+            ["clear", "port", "stats", which] => self.ports_for(which).map_or_else(Reply::err, |p| {
+                for port in &p {
+                    if let Err(e) = port.reset_stats() {
+                        return Reply::err(format!("port {}: {e}", port.id()));
+                    }
+                }
+                Reply::ok(format!("cleared stats of {} port(s)\n", p.len()), json!({ "cleared": p.len() }))
+            }),
+            ["show", "lcores"] => self.lcores(),
+            ["show", "drops"] => self.drops(),
+            ["show", "config"] => {
+                let text = self.config.to_toml_string();
+                Reply::ok(format!("# {}\n{text}", self.config_path.display()), serde_json::to_value(&self.config).unwrap_or(Value::Null))
+            }
+            ["show", "port", ..] | ["clear", "port", ..] => {
+                Reply::err("usage: show port info|stats all|<port>, clear port stats all|<port> (ports: 1.1, 1.2, ...)")
+            }
+            _ => Reply::err(format!("unknown command `{}`; try `help`", words.join(" "))),
+        }
+    }
+
+    fn ports_for(&self, which: &str) -> Result<Vec<Port>, String> {
+        if which == "all" {
+            return Ok(self.ports.clone());
+        }
+        let id = egress_config::parse_port_name(which).ok_or_else(|| {
+            format!("`{which}` is not a port name (ports are named 1.1, 1.2, ...) or `all`")
+        })?;
+        self.ports
+            .iter()
+            .find(|p| p.id().0 == id)
+            .map(|p| vec![*p])
+            .ok_or_else(|| format!("no port {which}: this VNF has {} port(s)", self.ports.len()))
+    }
+
+    fn port_info(&self, ports: &[Port]) -> Reply {
+        let mut rows = vec![[
+            "port",
+            "device",
+            "driver",
+            "mac",
+            "link",
+            "speed",
+            "rxq/txq max",
+        ]
+        .map(String::from)
+        .to_vec()];
+        let mut data = Vec::new();
+        for p in ports {
+            let info = p.info().ok();
+            let mac = p.mac().map(|m| fmt_mac(&m)).unwrap_or_default();
+            let link = p.link().ok();
+            let row = vec![
+                p.id().to_string(),
+                p.name(),
+                info.as_ref().map(|i| i.driver.clone()).unwrap_or_default(),
+                mac.clone(),
+                link.map_or(
+                    "?".into(),
+                    |l| if l.up { "up".into() } else { "down".into() },
+                ),
+                link.map_or("?".into(), |l| format!("{} Mb/s", l.speed_mbps)),
+                info.as_ref().map_or("?".into(), |i| {
+                    format!("{}/{}", i.max_rx_queues, i.max_tx_queues)
+                }),
+            ];
+            data.push(json!({
+                "port": row[0], "device": row[1], "driver": row[2], "mac": mac,
+                "link_up": link.map(|l| l.up), "speed_mbps": link.map(|l| l.speed_mbps),
+                "max_rx_queues": info.as_ref().map(|i| i.max_rx_queues),
+                "max_tx_queues": info.as_ref().map(|i| i.max_tx_queues),
+                "socket": info.as_ref().map(|i| i.socket),
+            }));
+            rows.push(row);
+        }
+        Reply::ok(table(&rows), Value::Array(data))
+    }
+
+    fn port_stats(&self, ports: &[Port]) -> Reply {
+        let reports: Vec<PortReport> = ports.iter().map(PortReport::read).collect();
+        let mut rows = vec![[
+            "port",
+            "rx_packets",
+            "rx_bytes",
+            "rx_dropped",
+            "rx_errors",
+            "tx_packets",
+            "tx_bytes",
+            "tx_errors",
+        ]
+        .map(String::from)
+        .to_vec()];
+        for r in &reports {
+            rows.push(vec![
+                r.port.clone(),
+                r.rx_packets.to_string(),
+                r.rx_bytes.to_string(),
+                (r.rx_missed + r.rx_nombuf).to_string(),
+                r.rx_errors.to_string(),
+                r.tx_packets.to_string(),
+                r.tx_bytes.to_string(),
+                r.tx_errors.to_string(),
+            ]);
+        }
+        Reply::ok(
+            table(&rows),
+            serde_json::to_value(&reports).unwrap_or(Value::Null),
+        )
+    }
+
+    /// Per-worker reports.
+    pub fn lcore_reports(&self) -> Vec<LcoreReport> {
+        self.workers
+            .iter()
+            .enumerate()
+            .map(|(i, (l, c))| LcoreReport {
+                lcore: l.0,
+                worker: i as u16,
+                counters: c.snapshot(),
+            })
+            .collect()
+    }
+
+    fn lcores(&self) -> Reply {
+        let reports = self.lcore_reports();
+        let mut rows = vec![[
+            "lcore",
+            "worker",
+            "rx_packets",
+            "tx_packets",
+            "tx_dropped",
+            "busy",
+            "cycles/pkt",
+        ]
+        .map(String::from)
+        .to_vec()];
+        let mut data = Vec::new();
+        for r in &reports {
+            let cpp = if r.counters.rx_packets == 0 {
+                0.0
+            } else {
+                r.counters.busy_cycles as f64 / r.counters.rx_packets as f64
+            };
+            rows.push(vec![
+                r.lcore.to_string(),
+                r.worker.to_string(),
+                r.counters.rx_packets.to_string(),
+                r.counters.tx_packets.to_string(),
+                r.counters.tx_dropped.to_string(),
+                format!("{:.1}%", r.busy_ratio() * 100.0),
+                format!("{cpp:.1}"),
+            ]);
+            let mut v = serde_json::to_value(r).unwrap_or(Value::Null);
+            if let Value::Object(m) = &mut v {
+                m.insert("busy_ratio".into(), json!(r.busy_ratio()));
+                m.insert("cycles_per_packet".into(), json!(cpp));
+            }
+            data.push(v);
+        }
+        Reply::ok(
+            format!(
+                "main lcore {} (slow path), tsc {} Hz\n{}",
+                LcoreId::main(),
+                self.tsc_hz,
+                table(&rows)
+            ),
+            Value::Array(data),
+        )
+    }
+
+    /// Drop counters summed over workers, by reason.
+    pub fn drop_totals(&self) -> Vec<(DropReason, u64)> {
+        let mut totals = vec![0u64; DropReason::COUNT];
+        for (_, c) in &self.workers {
+            for (t, v) in totals.iter_mut().zip(c.snapshot().drops) {
+                *t += v;
+            }
+        }
+        DropReason::ALL.iter().copied().zip(totals).collect()
+    }
+
+    fn drops(&self) -> Reply {
+        let totals = self.drop_totals();
+        let mut rows = vec![["reason", "packets", "meaning"].map(String::from).to_vec()];
+        let mut data = serde_json::Map::new();
+        for (r, n) in &totals {
+            rows.push(vec![r.name().into(), n.to_string(), r.description().into()]);
+            data.insert(
+                r.name().into(),
+                json!({ "packets": n, "meaning": r.description() }),
+            );
+        }
+        Reply::ok(table(&rows), Value::Object(data))
+    }
+}
+
+/// `aa:bb:cc:dd:ee:ff`.
+pub fn fmt_mac(m: &[u8; 6]) -> String {
+    format!(
+        "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
+        m[0], m[1], m[2], m[3], m[4], m[5]
+    )
+}

@@ -1,0 +1,8 @@
+//! The slow path, on the main lcore: the control socket and its commands, statistics.
+//! It talks to workers only through their counters (read-only) and, later, bounded rings.
+
+pub mod commands;
+pub mod control;
+pub mod stats;
+
+pub use commands::{Reply, Request, State};
