@@ -6,6 +6,15 @@ use std::os::raw::{c_char, c_int};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 static INITIALISED: AtomicBool = AtomicBool::new(false);
+/// True between a successful `rte_eal_init` and `rte_eal_cleanup`: handles dropped outside that
+/// window (after the `Eal`) must not call into DPDK, whose memory is gone.
+static ALIVE: AtomicBool = AtomicBool::new(false);
+
+/// Whether DPDK memory may be used (the EAL is initialised and not yet cleaned up).
+#[inline(always)]
+pub(crate) fn alive() -> bool {
+    ALIVE.load(Ordering::Relaxed)
+}
 
 /// The initialised Environment Abstraction Layer. Only one may exist per process (DPDK cannot be
 /// initialised twice). Dropping it waits for every worker lcore, then calls `rte_eal_cleanup`.
@@ -49,6 +58,7 @@ impl Eal {
         if ret < 0 {
             return Err(DpdkError::from_rte_errno("rte_eal_init"));
         }
+        ALIVE.store(true, Ordering::SeqCst);
         Ok(Eal { _private: () })
     }
 
@@ -64,6 +74,7 @@ impl Drop for Eal {
         // no handle is used after this point (see the crate docs).
         unsafe {
             dpdk_sys::rte_eal_mp_wait_lcore();
+            ALIVE.store(false, Ordering::SeqCst);
             dpdk_sys::rte_eal_cleanup();
         }
     }

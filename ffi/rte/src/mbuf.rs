@@ -243,7 +243,10 @@ impl Mbuf {
 impl Drop for Mbuf {
     #[inline]
     fn drop(&mut self) {
-        // SAFETY: we own the mbuf; it is freed exactly once.
+        if !crate::eal::alive() {
+            return; // the pool's memory is gone with the EAL
+        }
+        // SAFETY: we own the mbuf; it is freed exactly once, while the EAL is alive.
         unsafe { dpdk_sys::egress_shim_pktmbuf_free(self.raw.as_ptr()) }
     }
 }

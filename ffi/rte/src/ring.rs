@@ -127,6 +127,9 @@ impl<T: Copy> Ring<T> {
 
 impl<T: Copy> Drop for Ring<T> {
     fn drop(&mut self) {
+        if !crate::eal::alive() {
+            return;
+        }
         // SAFETY: the ring is no longer used by anyone (we own it); T is Copy so nothing leaks.
         unsafe { dpdk_sys::rte_ring_free(self.raw.as_ptr()) }
     }
@@ -189,6 +192,9 @@ impl MbufRing {
 
 impl Drop for MbufRing {
     fn drop(&mut self) {
+        if !crate::eal::alive() {
+            return;
+        }
         let mut b = Burst::new();
         while self.dequeue(&mut b) > 0 {
             b.clear();

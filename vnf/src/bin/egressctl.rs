@@ -4,7 +4,7 @@
 use clap::Parser;
 use egress_vnf::slowpath::control::request;
 use std::io::{BufRead, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 #[derive(Parser, Debug)]
@@ -21,7 +21,7 @@ struct Args {
     command: Vec<String>,
 }
 
-fn run_one(socket: &PathBuf, line: &str, json: bool) -> bool {
+fn run_one(socket: &Path, line: &str, json: bool) -> bool {
     let (line, json) = match line.trim().strip_suffix("--json") {
         Some(c) => (c.trim().to_string(), true),
         None => (line.trim().to_string(), json),
