@@ -1,0 +1,511 @@
+//! `bench`: pcap-replay throughput of each path of the VNF beside testpmd's I/O limit.
+//!
+//! For each path and each run: generate the path's capture, run `dpdk-testpmd --forward-mode=io`
+//! and `egress-vnf` on the same vdevs (`net_pcap` replaying the capture forever -> `net_null`),
+//! one after the other (the order alternates between runs), and report medians. See
+//! `perf/README.md`.
+
+use egress_perf::gen::GenParams;
+use egress_perf::paths::{self, PathEnv, PathSpec};
+use egress_perf::proc::{self, DpdkPrefix, Proc, StopFlag, TempDir};
+use egress_perf::report::{self, PathResult, Run, Settings};
+use egress_perf::sys::{ForeignCpu, Machine};
+use egress_perf::{pcap, testpmd, vnf};
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+use std::time::Duration;
+
+const USAGE: &str = "\
+usage: bench [OPTIONS]
+
+  --paths LIST       comma-separated paths to measure (default: every implemented path)
+  --seconds N        measured seconds per run and side (default 10)
+  --runs N           runs per path; the medians are reported (default 3)
+  --warmup N         testpmd seconds discarded before its samples count (default 2)
+  --flows N          distinct flows in the generated capture (default 1024)
+  --frame-len N      frame length without FCS, 60..=1514 (default 60: 64 bytes on the wire)
+  --vnf PATH         egress-vnf binary (default: target/release/egress-vnf of the workspace)
+  --testpmd PATH     testpmd binary (default: dpdk-testpmd)
+  --no-build         do not run `cargo build --release -p egress-vnf` first
+  --limit-only       measure testpmd only (no VNF); prints the table, writes no results
+  --out PATH         results file (default: perf/results/latest.json)
+  --note TEXT        free text stored with the results (e.g. what else ran on the machine)
+  -h, --help         this text
+";
+
+struct Options {
+    paths: Vec<&'static PathSpec>,
+    seconds: u64,
+    runs: usize,
+    warmup: u64,
+    gen: GenParams,
+    vnf: PathBuf,
+    testpmd: PathBuf,
+    build: bool,
+    limit_only: bool,
+    out: PathBuf,
+    note: String,
+}
+
+const WORKERS: u16 = 1;
+const MEMORY_MB: &str = "1024";
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
+}
+
+fn parse_args() -> Result<Options, String> {
+    let root = workspace_root();
+    let target =
+        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
+    let mut o = Options {
+        paths: paths::PATHS.iter().collect(),
+        seconds: 10,
+        runs: 3,
+        warmup: 2,
+        gen: GenParams::default(),
+        vnf: target.join("release").join("egress-vnf"),
+        testpmd: PathBuf::from("dpdk-testpmd"),
+        build: true,
+        limit_only: false,
+        out: Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("results")
+            .join("latest.json"),
+        note: String::new(),
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        let mut value = |name: &str| args.next().ok_or_else(|| format!("{name} needs a value"));
+        fn number<T: std::str::FromStr>(name: &str, v: String) -> Result<T, String> {
+            v.parse()
+                .map_err(|_| format!("{name}: `{v}` is not a number"))
+        }
+        match a.as_str() {
+            "--paths" => {
+                o.paths = value("--paths")?
+                    .split(',')
+                    .filter(|s| !s.is_empty())
+                    .map(paths::find)
+                    .collect::<Result<_, _>>()?;
+            }
+            "--seconds" => o.seconds = number("--seconds", value("--seconds")?)?,
+            "--runs" => o.runs = number("--runs", value("--runs")?)?,
+            "--warmup" => o.warmup = number("--warmup", value("--warmup")?)?,
+            "--flows" => o.gen.flows = number("--flows", value("--flows")?)?,
+            "--frame-len" => o.gen.frame_len = number("--frame-len", value("--frame-len")?)?,
+            "--vnf" => o.vnf = PathBuf::from(value("--vnf")?),
+            "--testpmd" => o.testpmd = PathBuf::from(value("--testpmd")?),
+            "--no-build" => o.build = false,
+            "--limit-only" => o.limit_only = true,
+            "--out" => o.out = PathBuf::from(value("--out")?),
+            "--note" => o.note = value("--note")?,
+            "-h" | "--help" => {
+                print!("{USAGE}");
+                std::process::exit(0);
+            }
+            _ => return Err(format!("unknown argument `{a}`\n{USAGE}")),
+        }
+    }
+    if o.paths.is_empty() || o.seconds == 0 || o.runs == 0 || o.gen.flows == 0 {
+        return Err("--paths, --seconds, --runs and --flows must not be empty or zero".into());
+    }
+    if !(egress_perf::gen::MIN_FRAME_LEN..=egress_perf::gen::MAX_FRAME_LEN)
+        .contains(&o.gen.frame_len)
+    {
+        return Err(format!(
+            "--frame-len {} is not in 60..=1514",
+            o.gen.frame_len
+        ));
+    }
+    Ok(o)
+}
+
+/// Everything one run of one path needs.
+struct Ctx<'a> {
+    opts: &'a Options,
+    path: &'a PathSpec,
+    dir: &'a Path,
+    vdevs: Vec<String>,
+    stop: &'a StopFlag,
+    seq: u32,
+}
+
+fn eal(prefix: &str) -> Vec<String> {
+    [
+        "-l",
+        &format!("0-{WORKERS}"),
+        "--no-huge",
+        "-m",
+        MEMORY_MB,
+        "--no-pci",
+        "--file-prefix",
+        prefix,
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
+fn vdevs(pcap: &Path) -> Vec<String> {
+    vec![
+        format!("net_pcap0,rx_pcap={},infinite_rx=1", pcap.display()),
+        "net_null0,no-rx=1".to_string(),
+    ]
+}
+
+struct LimitRun {
+    result: testpmd::TestpmdResult,
+    other_cpus: Option<f64>,
+}
+
+fn run_testpmd(ctx: &Ctx) -> Result<LimitRun, String> {
+    let prefix = format!("bench-tp-{}-{}", std::process::id(), ctx.seq);
+    let _runtime = DpdkPrefix(prefix.clone());
+    let args = testpmd::args(&eal(&prefix), &ctx.vdevs, WORKERS);
+    let mut p = Proc::spawn("dpdk-testpmd", &ctx.opts.testpmd, &args)?;
+    // Start-up (EAL, mempool) and the warm-up seconds are not part of the samples used.
+    ctx.stop.sleep(Duration::from_secs(1 + ctx.opts.warmup))?;
+    p.check_running()?;
+    let cpu = ForeignCpu::start(p.pid());
+    ctx.stop.sleep(Duration::from_secs(ctx.opts.seconds))?;
+    let other_cpus = cpu.and_then(ForeignCpu::stop);
+    p.interrupt()?;
+    let f = p.finish(Duration::from_secs(20))?;
+    if f.killed || !f.status.success() {
+        return Err(format!(
+            "dpdk-testpmd {} ended with {}{}\nstderr:\n{}\nstdout (tail):\n{}",
+            args.join(" "),
+            f.status,
+            if f.killed { " after SIGKILL" } else { "" },
+            f.stderr,
+            tail(&f.stdout, 40)
+        ));
+    }
+    let skip = 1 + ctx.opts.warmup as usize;
+    let result = testpmd::parse(&f.stdout, 1, skip).map_err(|e| {
+        format!(
+            "dpdk-testpmd {}: {e}\nstdout (tail):\n{}",
+            args.join(" "),
+            tail(&f.stdout, 40)
+        )
+    })?;
+    Ok(LimitRun { result, other_cpus })
+}
+
+struct VnfRun {
+    stats: vnf::FinalStats,
+    mpps: f64,
+    cycles_per_packet: f64,
+    other_cpus: Option<f64>,
+}
+
+fn run_vnf(ctx: &Ctx) -> Result<VnfRun, String> {
+    let prefix = format!("bench-vnf-{}-{}", std::process::id(), ctx.seq);
+    let _runtime = DpdkPrefix(prefix.clone());
+    let socket = ctx.dir.join("control.sock");
+    let cfg_path = ctx.dir.join(format!("vnf-{}.toml", ctx.seq));
+    let tables = (ctx.path.config)(&PathEnv { workers: WORKERS });
+    let cfg = vnf::config(&eal(&prefix), &tables, &socket.to_string_lossy());
+    std::fs::write(&cfg_path, &cfg).map_err(|e| format!("write {}: {e}", cfg_path.display()))?;
+    let mut args = vec![
+        "--config".to_string(),
+        cfg_path.to_string_lossy().into_owned(),
+        "--metrics-listen".into(),
+        "off".into(),
+        "--".into(),
+    ];
+    for v in &ctx.vdevs {
+        args.push("--vdev".into());
+        args.push(v.clone());
+    }
+    let cmdline = format!("{} {}", ctx.opts.vnf.display(), args.join(" "));
+    let mut p = Proc::spawn("egress-vnf", &ctx.opts.vnf, &args)?;
+    p.wait_for_stderr(vnf::READY_LINE, Duration::from_secs(60), ctx.stop)
+        .map_err(|e| format!("{cmdline}: {e}\nconfig:\n{cfg}"))?;
+    let cpu = ForeignCpu::start(p.pid());
+    ctx.stop.sleep(Duration::from_secs(ctx.opts.seconds))?;
+    let other_cpus = cpu.and_then(ForeignCpu::stop);
+    p.check_running().map_err(|e| format!("{cmdline}: {e}"))?;
+    p.interrupt()?;
+    let f = p.finish(Duration::from_secs(30))?;
+    let failed = |why: String| {
+        format!(
+            "{cmdline}: {why}\nconfig:\n{cfg}\nstdout:\n{}\nstderr (tail):\n{}",
+            tail(&f.stdout, 40),
+            tail(&f.stderr, 40)
+        )
+    };
+    if f.killed || !f.status.success() {
+        let how = if f.killed {
+            " (killed: no exit within 30 s of SIGINT)"
+        } else {
+            ""
+        };
+        return Err(failed(format!("exited with {}{how}", f.status)));
+    }
+    let stats =
+        vnf::FinalStats::parse(&f.stdout).map_err(|e| failed(format!("final statistics: {e}")))?;
+    for (port, driver) in [("1.1", "net_pcap0"), ("1.2", "net_null0")] {
+        let name = stats
+            .port(port)
+            .ok()
+            .and_then(|p| p.fields.get("name").cloned());
+        if name.as_deref() != Some(driver) {
+            return Err(failed(format!(
+                "port {port} is {name:?}, expected {driver}"
+            )));
+        }
+    }
+    let mpps = stats.mpps(ctx.path.tx_port).map_err(&failed)?;
+    if mpps <= 0.0 {
+        return Err(failed("the VNF forwarded no packets".into()));
+    }
+    let cycles_per_packet = stats.cycles_per_packet().map_err(&failed)?;
+    Ok(VnfRun {
+        stats,
+        mpps,
+        cycles_per_packet,
+        other_cpus,
+    })
+}
+
+fn tail(s: &str, n: usize) -> String {
+    let lines: Vec<&str> = s.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+fn build_vnf() -> Result<(), String> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    eprintln!("bench: cargo build --release -p egress-vnf --bin egress-vnf");
+    let st = Command::new(cargo)
+        .args([
+            "build",
+            "--release",
+            "-p",
+            "egress-vnf",
+            "--bin",
+            "egress-vnf",
+        ])
+        .current_dir(workspace_root())
+        .status()
+        .map_err(|e| format!("cargo: {e}"))?;
+    if st.success() {
+        Ok(())
+    } else {
+        Err(format!("cargo build --release -p egress-vnf failed ({st})"))
+    }
+}
+
+fn measure_path(
+    opts: &Options,
+    path: &PathSpec,
+    dir: &Path,
+    stop: &StopFlag,
+    machine: &Machine,
+) -> Result<PathResult, String> {
+    let frames = (path.generate)(&opts.gen);
+    let pcap_path = dir.join(format!("{}.pcap", path.name));
+    pcap::write_file(&pcap_path, &frames)
+        .map_err(|e| format!("write {}: {e}", pcap_path.display()))?;
+    let vdevs = vdevs(&pcap_path);
+    let mut runs = Vec::new();
+    for r in 0..opts.runs {
+        let ctx = Ctx {
+            opts,
+            path,
+            dir,
+            vdevs: vdevs.clone(),
+            stop,
+            seq: r as u32,
+        };
+        let limit_first = r % 2 == 0 || opts.limit_only;
+        let (limit, v) = if limit_first {
+            let l = run_testpmd(&ctx)?;
+            let v = if opts.limit_only {
+                None
+            } else {
+                Some(run_vnf(&ctx)?)
+            };
+            (l, v)
+        } else {
+            let v = run_vnf(&ctx)?;
+            (run_testpmd(&ctx)?, Some(v))
+        };
+        let lim = &limit.result;
+        let run = match &v {
+            Some(v) => {
+                let p11 = v.stats.port("1.1")?;
+                Run {
+                    vnf_mpps: v.mpps,
+                    limit_mpps: lim.mpps,
+                    ratio: v.mpps / lim.mpps,
+                    vnf_cycles_per_packet: v.cycles_per_packet,
+                    limit_cycles_per_packet: lim.cycles_per_packet,
+                    vnf_forwarding_seconds: v.stats.forwarding_seconds,
+                    vnf_rx_packets: v.stats.workers_sum("rx_packets")?,
+                    vnf_tx_packets: v.stats.port(path.tx_port)?.counter("tx_packets")?,
+                    vnf_tx_dropped: v.stats.workers_sum("tx_dropped")?,
+                    vnf_rx_missed: p11.counter("rx_missed")?,
+                    vnf_rx_nombuf: p11.counter("rx_nombuf")?,
+                    limit_samples_pps: lim.samples.clone(),
+                    other_cpus_vnf: v.other_cpus,
+                    other_cpus_limit: limit.other_cpus,
+                    first: if limit_first { "testpmd" } else { "egress-vnf" },
+                }
+            }
+            None => Run {
+                vnf_mpps: f64::NAN,
+                limit_mpps: lim.mpps,
+                ratio: f64::NAN,
+                vnf_cycles_per_packet: f64::NAN,
+                limit_cycles_per_packet: lim.cycles_per_packet,
+                vnf_forwarding_seconds: 0.0,
+                vnf_rx_packets: 0,
+                vnf_tx_packets: 0,
+                vnf_tx_dropped: 0,
+                vnf_rx_missed: 0,
+                vnf_rx_nombuf: 0,
+                limit_samples_pps: lim.samples.clone(),
+                other_cpus_vnf: None,
+                other_cpus_limit: limit.other_cpus,
+                first: "testpmd",
+            },
+        };
+        let fmt_other = |o: Option<f64>| o.map_or_else(|| "?".into(), |o| format!("{o:.2}"));
+        let vnf_part = if v.is_some() {
+            format!(
+                "egress-vnf {:.2} Mpps ({:.1} cyc/pkt, other CPUs {}) | ratio {:.3}",
+                run.vnf_mpps,
+                run.vnf_cycles_per_packet,
+                fmt_other(run.other_cpus_vnf),
+                run.ratio
+            )
+        } else {
+            "egress-vnf not run".into()
+        };
+        eprintln!(
+            "bench: {} run {}/{}: testpmd {:.2} Mpps ({} cyc/pkt, other CPUs {}) | {vnf_part}",
+            path.name,
+            r + 1,
+            opts.runs,
+            run.limit_mpps,
+            run.limit_cycles_per_packet
+                .map_or_else(|| "?".into(), |c| format!("{c:.1}")),
+            fmt_other(run.other_cpus_limit),
+        );
+        runs.push(run);
+    }
+    let settings = Settings {
+        runs: opts.runs,
+        seconds: opts.seconds,
+        limit_warmup_seconds: opts.warmup,
+        flows: opts.gen.flows,
+        frame_len: opts.gen.frame_len,
+        wire_frame_len: opts.gen.frame_len + 4,
+        workers: WORKERS,
+        hugepages: false,
+        eal: eal("bench-{tp,vnf}-PID-RUN"),
+        vdevs: vdevs
+            .iter()
+            .map(|v| v.replace(&*dir.to_string_lossy(), "TMP"))
+            .collect(),
+        testpmd_args: testpmd::args(&[], &[], WORKERS)[1..].to_vec(),
+        note: opts.note.clone(),
+    };
+    Ok(PathResult::from_runs(
+        path.name,
+        (path.sessions)(&opts.gen),
+        runs,
+        settings,
+        machine.clone(),
+    ))
+}
+
+fn write_results(out: &Path, results: &[PathResult]) -> Result<(), String> {
+    if let Some(dir) = out.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| format!("mkdir {}: {e}", dir.display()))?;
+    }
+    let json = serde_json::to_string_pretty(results).map_err(|e| e.to_string())?;
+    let tmp = out.with_extension("json.tmp");
+    std::fs::write(&tmp, json + "\n").map_err(|e| format!("write {}: {e}", tmp.display()))?;
+    std::fs::rename(&tmp, out).map_err(|e| format!("rename to {}: {e}", out.display()))
+}
+
+fn run() -> Result<(), String> {
+    let opts = parse_args()?;
+    let stop = StopFlag::default();
+    for sig in [
+        signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGHUP,
+    ] {
+        signal_hook::flag::register(sig, stop.0.clone())
+            .map_err(|e| format!("signal handler: {e}"))?;
+    }
+    let mut parents = vec![
+        PathBuf::from("/var/run/dpdk"),
+        PathBuf::from("/tmp/dpdk"),
+        std::env::temp_dir(),
+    ];
+    if let Some(x) = std::env::var_os("XDG_RUNTIME_DIR") {
+        parents.push(PathBuf::from(x).join("dpdk"));
+    }
+    proc::sweep_stale(&parents, &["bench-tp", "bench-vnf", "egress-perf"]);
+
+    if !opts.limit_only {
+        if opts.build {
+            build_vnf()?;
+        }
+        if !opts.vnf.is_file() {
+            return Err(format!(
+                "{} not found: build it with `cargo build --release -p egress-vnf`",
+                opts.vnf.display()
+            ));
+        }
+    }
+    let dir =
+        TempDir::create(std::env::temp_dir().join(format!("egress-perf-{}", std::process::id())))?;
+    let machine = Machine::probe();
+    let mut results = Vec::new();
+    for path in &opts.paths {
+        eprintln!(
+            "bench: {} ({}): {} runs x {} s, {} flows, {}-byte frames",
+            path.name,
+            path.summary,
+            opts.runs,
+            opts.seconds,
+            opts.gen.flows,
+            opts.gen.frame_len + 4
+        );
+        results.push(measure_path(&opts, path, dir.path(), &stop, &machine)?);
+    }
+    print!("{}", report::table(&results));
+    let noisy = results
+        .iter()
+        .flat_map(|r| &r.runs)
+        .flat_map(|r| [r.other_cpus_vnf, r.other_cpus_limit])
+        .flatten()
+        .fold(0.0f64, f64::max);
+    if noisy > 0.2 {
+        println!("note: other processes used up to {noisy:.2} CPUs during the measurements; the figures are noisy");
+    }
+    if opts.limit_only {
+        println!("(--limit-only: results not written)");
+    } else {
+        write_results(&opts.out, &results)?;
+        println!("results: {}", opts.out.display());
+    }
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("bench: error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,287 @@
+//! Packet generators: each benchmark path has a function that builds the frames of its input
+//! capture from [`GenParams`].
+//!
+//! The bridge path needs nothing more than well-formed Ethernet/IPv4/UDP frames, built here byte
+//! by byte with RFC 1071 checksums. Paths that exercise translation will build their frames with
+//! the data plane's own `egress_vnf::wire` representations.
+//!
+//! Addresses come from the RFC 2544 benchmarking range (198.18.0.0/15) and locally administered
+//! MACs, so a capture that escapes into a real network cannot be mistaken for real traffic.
+
+use std::net::Ipv4Addr;
+
+/// Parameters shared by every generator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GenParams {
+    /// Distinct flows (5-tuples) in the capture; each appears once per replay of the file.
+    pub flows: usize,
+    /// Length of every frame as captured, without the 4-byte FCS: 60 is a 64-byte frame on the wire.
+    pub frame_len: usize,
+}
+
+impl Default for GenParams {
+    fn default() -> Self {
+        GenParams {
+            flows: 1024,
+            frame_len: MIN_FRAME_LEN,
+        }
+    }
+}
+
+/// Shortest Ethernet frame without FCS (64 bytes on the wire).
+pub const MIN_FRAME_LEN: usize = 60;
+/// Longest untagged frame without FCS for a 1500-byte MTU.
+pub const MAX_FRAME_LEN: usize = 1514;
+
+const ETH_LEN: usize = 14;
+const VLAN_LEN: usize = 4;
+const IPV4_LEN: usize = 20;
+const UDP_LEN: usize = 8;
+const ETHERTYPE_IPV4: u16 = 0x0800;
+const ETHERTYPE_VLAN: u16 = 0x8100;
+const IPPROTO_UDP: u8 = 17;
+
+/// Source MAC of generated frames (pod side).
+pub const POD_MAC: [u8; 6] = [0x02, 0x00, 0x00, 0x00, 0x00, 0x01];
+/// Destination MAC of generated frames (the VNF's internal port).
+pub const VNF_MAC: [u8; 6] = [0x02, 0x00, 0x00, 0x00, 0x00, 0x02];
+
+/// Headers of one Ethernet (optionally 802.1Q) / IPv4 / UDP frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Udp4 {
+    pub dst_mac: [u8; 6],
+    pub src_mac: [u8; 6],
+    /// 802.1Q VLAN id, or `None` for an untagged frame.
+    pub vlan: Option<u16>,
+    pub src: Ipv4Addr,
+    pub dst: Ipv4Addr,
+    pub src_port: u16,
+    pub dst_port: u16,
+    pub ttl: u8,
+    pub ident: u16,
+}
+
+impl Udp4 {
+    /// Bytes before the UDP payload.
+    pub fn header_len(&self) -> usize {
+        ETH_LEN + if self.vlan.is_some() { VLAN_LEN } else { 0 } + IPV4_LEN + UDP_LEN
+    }
+
+    /// Builds a frame of `frame_len` bytes (at least [`MIN_FRAME_LEN`] and the header length);
+    /// the payload is a counting pattern, the IPv4 header and UDP checksums are valid.
+    pub fn frame(&self, frame_len: usize) -> Vec<u8> {
+        let frame_len = frame_len.max(MIN_FRAME_LEN).max(self.header_len());
+        let mut f = vec![0u8; frame_len];
+        f[0..6].copy_from_slice(&self.dst_mac);
+        f[6..12].copy_from_slice(&self.src_mac);
+        let mut l3 = 12;
+        if let Some(vid) = self.vlan {
+            f[12..14].copy_from_slice(&ETHERTYPE_VLAN.to_be_bytes());
+            f[14..16].copy_from_slice(&(vid & 0x0fff).to_be_bytes());
+            l3 += VLAN_LEN;
+        }
+        f[l3..l3 + 2].copy_from_slice(&ETHERTYPE_IPV4.to_be_bytes());
+        l3 += 2;
+
+        let ip_len = frame_len - l3;
+        let udp_len = ip_len - IPV4_LEN;
+        let ip = &mut f[l3..];
+        ip[0] = 0x45;
+        ip[1] = 0;
+        ip[2..4].copy_from_slice(&(ip_len as u16).to_be_bytes());
+        ip[4..6].copy_from_slice(&self.ident.to_be_bytes());
+        ip[6..8].copy_from_slice(&0x4000u16.to_be_bytes()); // DF, offset 0
+        ip[8] = self.ttl;
+        ip[9] = IPPROTO_UDP;
+        ip[12..16].copy_from_slice(&self.src.octets());
+        ip[16..20].copy_from_slice(&self.dst.octets());
+        let csum = checksum(&ip[..IPV4_LEN]);
+        ip[10..12].copy_from_slice(&csum.to_be_bytes());
+
+        let udp = &mut ip[IPV4_LEN..];
+        udp[0..2].copy_from_slice(&self.src_port.to_be_bytes());
+        udp[2..4].copy_from_slice(&self.dst_port.to_be_bytes());
+        udp[4..6].copy_from_slice(&(udp_len as u16).to_be_bytes());
+        for (i, b) in udp[UDP_LEN..].iter_mut().enumerate() {
+            *b = i as u8;
+        }
+        let csum = udp4_checksum(self.src, self.dst, udp);
+        udp[6..8].copy_from_slice(&csum.to_be_bytes());
+        f
+    }
+}
+
+/// Adds big-endian 16-bit words of `data` (an odd last byte is padded with zero) to `sum`.
+fn add_words(mut sum: u32, data: &[u8]) -> u32 {
+    let mut chunks = data.chunks_exact(2);
+    for w in &mut chunks {
+        sum += u32::from(u16::from_be_bytes([w[0], w[1]]));
+    }
+    if let [last] = chunks.remainder() {
+        sum += u32::from(*last) << 8;
+    }
+    sum
+}
+
+fn fold(mut sum: u32) -> u16 {
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    sum as u16
+}
+
+/// RFC 1071 Internet checksum of `data`: the ones' complement of the ones' complement sum.
+/// Over data that contains a correct checksum it is 0.
+pub fn checksum(data: &[u8]) -> u16 {
+    !fold(add_words(0, data))
+}
+
+/// UDP checksum over the IPv4 pseudo-header and `udp` (header with a zero checksum field, and
+/// payload); 0 is sent as 0xffff (RFC 768).
+pub fn udp4_checksum(src: Ipv4Addr, dst: Ipv4Addr, udp: &[u8]) -> u16 {
+    let mut sum = add_words(0, &src.octets());
+    sum = add_words(sum, &dst.octets());
+    sum += u32::from(IPPROTO_UDP);
+    sum += udp.len() as u32;
+    let c = !fold(add_words(sum, udp));
+    if c == 0 {
+        0xffff
+    } else {
+        c
+    }
+}
+
+/// Source address of flow `i` of a generated set: 198.18.0.1 upwards, 4096 addresses, then the
+/// source port moves on, so up to 4096 x 64512 flows are distinct.
+pub fn flow_source(i: usize) -> (Ipv4Addr, u16) {
+    let base = u32::from(Ipv4Addr::new(198, 18, 0, 1));
+    let addr = Ipv4Addr::from(base + (i % 4096) as u32);
+    let port = 1024 + (i / 4096) as u16;
+    (addr, port)
+}
+
+/// The bridge path: `flows` untagged UDP/IPv4 flows from 198.18.0.0/16 to 198.19.0.1:5001.
+pub fn bridge(p: &GenParams) -> Vec<Vec<u8>> {
+    (0..p.flows.max(1))
+        .map(|i| {
+            let (src, src_port) = flow_source(i);
+            Udp4 {
+                dst_mac: VNF_MAC,
+                src_mac: POD_MAC,
+                vlan: None,
+                src,
+                dst: Ipv4Addr::new(198, 19, 0, 1),
+                src_port,
+                dst_port: 5001,
+                ttl: 64,
+                ident: i as u16,
+            }
+            .frame(p.frame_len)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc1071_example() {
+        // RFC 1071 section 3: the sum of these words is 0xddf2.
+        let data = [0x00, 0x01, 0xf2, 0x03, 0xf4, 0xf5, 0xf6, 0xf7];
+        assert_eq!(checksum(&data), !0xddf2);
+    }
+
+    #[test]
+    fn odd_length_is_padded() {
+        assert_eq!(checksum(&[0x12, 0x34, 0x56]), !(0x1234u16 + 0x5600));
+    }
+
+    #[test]
+    fn known_ipv4_header() {
+        let mut h = [
+            0x45, 0x00, 0x00, 0x73, 0x00, 0x00, 0x40, 0x00, 0x40, 0x11, 0x00, 0x00, 0xc0, 0xa8,
+            0x00, 0x01, 0xc0, 0xa8, 0x00, 0xc7,
+        ];
+        assert_eq!(checksum(&h), 0xb861);
+        h[10..12].copy_from_slice(&0xb861u16.to_be_bytes());
+        assert_eq!(checksum(&h), 0);
+    }
+
+    fn sample() -> Udp4 {
+        Udp4 {
+            dst_mac: VNF_MAC,
+            src_mac: POD_MAC,
+            vlan: None,
+            src: Ipv4Addr::new(198, 18, 0, 1),
+            dst: Ipv4Addr::new(198, 19, 0, 1),
+            src_port: 1024,
+            dst_port: 5001,
+            ttl: 64,
+            ident: 7,
+        }
+    }
+
+    fn verify(frame: &[u8], l3: usize) {
+        let ip = &frame[l3..];
+        assert_eq!(ip[0], 0x45);
+        assert_eq!(usize::from(u16::from_be_bytes([ip[2], ip[3]])), ip.len());
+        assert_eq!(checksum(&ip[..20]), 0, "IPv4 header checksum");
+        let src = Ipv4Addr::new(ip[12], ip[13], ip[14], ip[15]);
+        let dst = Ipv4Addr::new(ip[16], ip[17], ip[18], ip[19]);
+        let udp = &ip[20..];
+        assert_eq!(usize::from(u16::from_be_bytes([udp[4], udp[5]])), udp.len());
+        let mut sum = add_words(0, &src.octets());
+        sum = add_words(sum, &dst.octets());
+        sum += 17 + udp.len() as u32;
+        assert_eq!(!fold(add_words(sum, udp)), 0, "UDP checksum");
+    }
+
+    #[test]
+    fn minimum_frame() {
+        let f = sample().frame(MIN_FRAME_LEN);
+        assert_eq!(f.len(), 60);
+        assert_eq!(&f[0..6], &VNF_MAC);
+        assert_eq!(&f[6..12], &POD_MAC);
+        assert_eq!(&f[12..14], &[0x08, 0x00]);
+        assert_eq!(
+            &f[14..26],
+            &[0x45, 0, 0, 46, 0, 7, 0x40, 0, 64, 17, f[24], f[25]]
+        );
+        verify(&f, 14);
+    }
+
+    #[test]
+    fn short_requests_are_padded_to_minimum() {
+        assert_eq!(sample().frame(10).len(), MIN_FRAME_LEN);
+    }
+
+    #[test]
+    fn tagged_and_large_frames() {
+        let mut h = sample();
+        h.vlan = Some(100);
+        let f = h.frame(MAX_FRAME_LEN);
+        assert_eq!(f.len(), MAX_FRAME_LEN);
+        assert_eq!(&f[12..18], &[0x81, 0x00, 0x00, 100, 0x08, 0x00]);
+        verify(&f, 18);
+    }
+
+    #[test]
+    fn bridge_flows_are_distinct_and_valid() {
+        let frames = bridge(&GenParams {
+            flows: 5000,
+            frame_len: 60,
+        });
+        assert_eq!(frames.len(), 5000);
+        let mut keys: Vec<_> = frames
+            .iter()
+            .map(|f| (f[26..30].to_vec(), f[34..36].to_vec()))
+            .collect();
+        keys.sort();
+        keys.dedup();
+        assert_eq!(keys.len(), 5000);
+        for f in &frames {
+            verify(f, 14);
+        }
+    }
+}

@@ -1,0 +1,276 @@
+//! Results: per-run measurements, per-path medians, the printed table and `latest.json`.
+
+use crate::sys::Machine;
+use serde::Serialize;
+
+/// One run of one path: the VNF and testpmd measured back to back.
+#[derive(Debug, Clone, Serialize)]
+pub struct Run {
+    pub vnf_mpps: f64,
+    pub limit_mpps: f64,
+    pub ratio: f64,
+    pub vnf_cycles_per_packet: f64,
+    pub limit_cycles_per_packet: Option<f64>,
+    pub vnf_forwarding_seconds: f64,
+    pub vnf_rx_packets: u64,
+    pub vnf_tx_packets: u64,
+    pub vnf_tx_dropped: u64,
+    pub vnf_rx_missed: u64,
+    pub vnf_rx_nombuf: u64,
+    /// Steady-state `Tx-pps` samples of testpmd's sink port.
+    pub limit_samples_pps: Vec<u64>,
+    /// CPUs' worth of time used by other processes while the VNF / testpmd were measured.
+    pub other_cpus_vnf: Option<f64>,
+    pub other_cpus_limit: Option<f64>,
+    /// Which ran first in this run.
+    pub first: &'static str,
+}
+
+/// How the runs were made.
+#[derive(Debug, Clone, Serialize)]
+pub struct Settings {
+    pub runs: usize,
+    pub seconds: u64,
+    pub limit_warmup_seconds: u64,
+    pub flows: usize,
+    pub frame_len: usize,
+    pub wire_frame_len: usize,
+    pub workers: u16,
+    pub hugepages: bool,
+    pub eal: Vec<String>,
+    pub vdevs: Vec<String>,
+    pub testpmd_args: Vec<String>,
+    pub note: String,
+}
+
+/// One path's result: medians over the runs.
+#[derive(Debug, Clone, Serialize)]
+pub struct PathResult {
+    pub name: String,
+    pub mpps: f64,
+    pub limit_mpps: f64,
+    pub ratio: f64,
+    pub cycles_per_packet: f64,
+    pub limit_cycles_per_packet: Option<f64>,
+    pub sessions: u64,
+    /// Memory per session in bytes; not measured for paths without sessions.
+    pub bytes_per_session: Option<f64>,
+    pub loadavg_end: String,
+    pub runs: Vec<Run>,
+    pub settings: Settings,
+    pub machine: Machine,
+}
+
+/// Median (mean of the two middle values for an even count); `None` for no values.
+pub fn median(values: &[f64]) -> Option<f64> {
+    let mut v: Vec<f64> = values.iter().copied().filter(|x| x.is_finite()).collect();
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    Some(if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    })
+}
+
+fn round(x: f64, digits: i32) -> f64 {
+    let p = 10f64.powi(digits);
+    (x * p).round() / p
+}
+
+impl PathResult {
+    pub fn from_runs(
+        name: &str,
+        sessions: u64,
+        runs: Vec<Run>,
+        settings: Settings,
+        machine: Machine,
+    ) -> PathResult {
+        let pick =
+            |f: fn(&Run) -> f64| median(&runs.iter().map(f).collect::<Vec<_>>()).unwrap_or(0.0);
+        let mpps = pick(|r| r.vnf_mpps);
+        let limit_mpps = pick(|r| r.limit_mpps);
+        let limit_cpp: Vec<f64> = runs
+            .iter()
+            .filter_map(|r| r.limit_cycles_per_packet)
+            .collect();
+        PathResult {
+            name: name.to_string(),
+            mpps: round(mpps, 3),
+            limit_mpps: round(limit_mpps, 3),
+            ratio: if limit_mpps > 0.0 {
+                round(mpps / limit_mpps, 3)
+            } else {
+                0.0
+            },
+            cycles_per_packet: round(pick(|r| r.vnf_cycles_per_packet), 1),
+            limit_cycles_per_packet: median(&limit_cpp).map(|c| round(c, 1)),
+            sessions,
+            bytes_per_session: None,
+            loadavg_end: crate::sys::loadavg(),
+            runs,
+            settings,
+            machine,
+        }
+    }
+}
+
+/// The printed table.
+pub fn table(results: &[PathResult]) -> String {
+    let header = [
+        "path",
+        "VNF Mpps",
+        "testpmd Mpps",
+        "ratio",
+        "VNF cyc/pkt",
+        "testpmd cyc/pkt",
+        "sessions",
+        "other CPUs",
+    ];
+    let mut rows: Vec<Vec<String>> = vec![header.iter().map(|s| s.to_string()).collect()];
+    for r in results {
+        let other = median(
+            &r.runs
+                .iter()
+                .flat_map(|x| [x.other_cpus_vnf, x.other_cpus_limit])
+                .flatten()
+                .collect::<Vec<_>>(),
+        );
+        let vnf_ran = r.runs.iter().any(|x| x.vnf_mpps.is_finite());
+        let or_dash = |s: String| if vnf_ran { s } else { "-".into() };
+        rows.push(vec![
+            r.name.clone(),
+            or_dash(format!("{:.2}", r.mpps)),
+            format!("{:.2}", r.limit_mpps),
+            or_dash(format!("{:.3}", r.ratio)),
+            or_dash(format!("{:.1}", r.cycles_per_packet)),
+            r.limit_cycles_per_packet
+                .map_or_else(|| "-".into(), |c| format!("{c:.1}")),
+            r.sessions.to_string(),
+            other.map_or_else(|| "-".into(), |o| format!("{o:.2}")),
+        ]);
+    }
+    let widths: Vec<usize> = (0..header.len())
+        .map(|c| rows.iter().map(|r| r[c].len()).max().unwrap_or(0))
+        .collect();
+    let mut out = String::new();
+    for (i, row) in rows.iter().enumerate() {
+        let cells: Vec<String> = row
+            .iter()
+            .enumerate()
+            .map(|(c, s)| {
+                if c == 0 {
+                    format!("{s:<w$}", w = widths[c])
+                } else {
+                    format!("{s:>w$}", w = widths[c])
+                }
+            })
+            .collect();
+        out.push_str(cells.join("  ").trim_end());
+        out.push('\n');
+        if i == 0 {
+            let rule: Vec<String> = widths.iter().map(|w| "-".repeat(*w)).collect();
+            out.push_str(&rule.join("  "));
+            out.push('\n');
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn medians() {
+        assert_eq!(median(&[]), None);
+        assert_eq!(median(&[3.0, 1.0, 2.0]), Some(2.0));
+        assert_eq!(median(&[4.0, 1.0, 2.0, 3.0]), Some(2.5));
+        assert_eq!(median(&[f64::NAN, 5.0]), Some(5.0));
+    }
+
+    fn run(vnf: f64, limit: f64) -> Run {
+        Run {
+            vnf_mpps: vnf,
+            limit_mpps: limit,
+            ratio: vnf / limit,
+            vnf_cycles_per_packet: 100.0,
+            limit_cycles_per_packet: Some(90.0),
+            vnf_forwarding_seconds: 10.0,
+            vnf_rx_packets: 1,
+            vnf_tx_packets: 1,
+            vnf_tx_dropped: 0,
+            vnf_rx_missed: 0,
+            vnf_rx_nombuf: 0,
+            limit_samples_pps: vec![],
+            other_cpus_vnf: Some(0.1),
+            other_cpus_limit: Some(0.3),
+            first: "testpmd",
+        }
+    }
+
+    fn settings() -> Settings {
+        Settings {
+            runs: 3,
+            seconds: 10,
+            limit_warmup_seconds: 2,
+            flows: 1,
+            frame_len: 60,
+            wire_frame_len: 64,
+            workers: 1,
+            hugepages: false,
+            eal: vec![],
+            vdevs: vec![],
+            testpmd_args: vec![],
+            note: String::new(),
+        }
+    }
+
+    #[test]
+    fn medians_and_table() {
+        let r = PathResult::from_runs(
+            "bridge",
+            0,
+            vec![run(18.0, 20.0), run(19.0, 21.0), run(10.0, 22.0)],
+            settings(),
+            Machine::probe(),
+        );
+        assert_eq!(r.mpps, 18.0);
+        assert_eq!(r.limit_mpps, 21.0);
+        assert_eq!(r.ratio, 0.857);
+        let t = table(&[r]);
+        let lines: Vec<&str> = t.lines().collect();
+        assert_eq!(lines.len(), 3);
+        assert!(lines[0].starts_with("path    VNF Mpps"));
+        assert!(lines[2].starts_with("bridge"));
+        assert!(lines[2].contains("18.00"));
+        assert!(lines[2].ends_with("0.20"));
+    }
+
+    #[test]
+    fn json_has_the_contract_fields() {
+        let r = PathResult::from_runs(
+            "bridge",
+            0,
+            vec![run(1.0, 2.0)],
+            settings(),
+            Machine::probe(),
+        );
+        let v = serde_json::to_value(vec![r]).unwrap();
+        for k in [
+            "name",
+            "mpps",
+            "limit_mpps",
+            "ratio",
+            "cycles_per_packet",
+            "sessions",
+            "runs",
+            "machine",
+        ] {
+            assert!(v[0].get(k).is_some(), "{k}");
+        }
+    }
+}
