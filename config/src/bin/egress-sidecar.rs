@@ -120,11 +120,11 @@ fn watch_cmd(c: &Common, socket: &Path, poll: Duration) -> ExitCode {
         c.out.display(),
         socket.display()
     ));
-    let mut last = None;
+    let mut last: Option<Snapshot> = None;
+    let mut rendered_once = false;
     loop {
         let snap = Snapshot::take(&c.cr_dir);
         if last.as_ref() != Some(&snap) {
-            let first = last.is_none();
             last = Some(snap);
             let existed = c.out.exists();
             match render_once(c, &opts) {
@@ -132,16 +132,25 @@ fn watch_cmd(c: &Common, socket: &Path, poll: Duration) -> ExitCode {
                     "error: {e}; keeping the last good {}",
                     c.out.display()
                 )),
-                Ok(Err(e)) => log(format!("error: {e:#}")),
-                Ok(Ok(false)) => log(format!(
-                    "{}: CRs changed, config unchanged",
-                    c.out.display()
-                )),
+                Ok(Err(e)) => {
+                    log(format!("error: {e:#}; will retry"));
+                    // Try again on the next poll even if nothing changes.
+                    last = None;
+                }
+                Ok(Ok(false)) => {
+                    rendered_once = true;
+                    log(format!(
+                        "{}: CRs changed, config unchanged",
+                        c.out.display()
+                    ));
+                }
                 Ok(Ok(true)) => {
                     log(format!("wrote {}", c.out.display()));
-                    if existed || !first {
+                    // A VNF can only be running on an output that existed before.
+                    if existed || rendered_once {
                         reload(socket);
                     }
+                    rendered_once = true;
                 }
             }
         }
