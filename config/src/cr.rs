@@ -421,6 +421,21 @@ spec: {destination: 0.0.0.0, prefixLen: 0, type: gateway, gateway: 10.0.0.254}
     }
 
     #[test]
+    fn other_api_version_is_ignored_with_a_warning() {
+        let text = "apiVersion: example.com/v2\nkind: F5SPKVlan\nmetadata: {name: v}\nspec: {interfaces: [\"1.1\"]}\n---\nkind: List\napiVersion: v1\nitems:\n  - apiVersion: k8s.f5net.com/v1\n    kind: F5SPKSnatpool\n    metadata: {name: p}\n    spec: {addressList: [[192.0.2.9]]}\n";
+        let mut s = CrSet::default();
+        s.add_yaml(Path::new("w.yaml"), text).unwrap();
+        assert!(s.vlans.is_empty());
+        assert_eq!(s.warnings.len(), 1);
+        assert!(s.warnings[0].contains("example.com/v2"), "{:?}", s.warnings);
+        assert_eq!(s.snatpools.len(), 1, "items of a List are read");
+        assert_eq!(
+            s.snatpools[0].spec.address_list,
+            vec![vec!["192.0.2.9".to_string()]]
+        );
+    }
+
+    #[test]
     fn yaml_syntax_error_has_a_line() {
         let text = "apiVersion: k8s.f5net.com/v1\nkind: F5SPKVlan\nspec: [unclosed\n";
         let e = CrSet::default()

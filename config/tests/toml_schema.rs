@@ -246,6 +246,26 @@ fn invalid_values_name_their_field() {
 }
 
 #[test]
+fn serialization_round_trips() {
+    let d = docs();
+    let full = d
+        .split("## A complete hand-written example")
+        .nth(1)
+        .unwrap();
+    let text = full
+        .split("```toml\n")
+        .nth(1)
+        .unwrap()
+        .split("```")
+        .next()
+        .unwrap();
+    let c = parse(text).unwrap();
+    let again = parse(&c.to_toml_string()).unwrap();
+    assert_eq!(again, c);
+    assert_eq!(again.to_toml_string(), c.to_toml_string());
+}
+
+#[test]
 fn vlan_list_semantics() {
     let mut s = Snat::default();
     assert!(s.applies_to_vlan("a"));
