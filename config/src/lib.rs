@@ -4,6 +4,11 @@
 //! custom resources. Every key is documented in `docs/config.md`. Loading never panics: a
 //! malformed or inconsistent file yields a [`ConfigError`] that names the file, the line (when
 //! the TOML parser gives a span), the field and what is wrong.
+//!
+//! Modules: the schema and its validation (re-exported here), [`net`] (prefixes and the DNS46
+//! pool partition), [`cr`] (the custom resources read from YAML), [`render`] (CRs + dSSM
+//! environment -> one TMM's config, with the cross-resource checks), [`control`] (the reload
+//! request to the VNF) and [`watch`] (change detection for `egress-sidecar watch`).
 
 pub mod control;
 pub mod cr;
