@@ -25,7 +25,7 @@ APT_PACKAGES := \
 	dpdk dpdk-dev libdpdk-dev \
 	librte-net-pcap23 librte-net-af-packet23 librte-net-null23 librte-net-ring23 librte-mempool-ring23 \
 	iproute2 iputils-ping iputils-tracepath procps ethtool \
-	dnsutils curl openssl socat tshark \
+	dnsutils knot-dnsutils curl openssl socat tshark \
 	redis-server redis-sentinel knot dnsmasq-base
 
 # Installed packages whose system service must not run: tests start their own instances.
@@ -73,8 +73,8 @@ lint:
 test-unit:
 	$(CARGO) test --workspace --exclude egress-tests
 
-# End-to-end tests: serial (--test-threads=1), against $(TARGET_DIR)/release/egress-vnf.
-test-e2e:
+# End-to-end tests: serial (--test-threads=1), against $(TARGET_DIR)/release/egress-vnf; root.
+test-e2e: build
 	$(CARGO) test -p egress-tests -- --test-threads=1
 
 test: setup

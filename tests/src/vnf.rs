@@ -1,7 +1,7 @@
 //! Running the `egress-vnf` binary in a test.
 //!
-//! [`VnfBuilder`] writes a TOML config into a fresh temporary directory (EAL lcores `0-1`, a
-//! unique `--file-prefix`, `--no-huge -m 512` unless told otherwise, the control socket in the
+//! [`VnfBuilder`] writes a TOML config into a fresh temporary directory (EAL lcores `0-1`,
+//! `--no-pci`, a unique `--file-prefix`, `--no-huge -m 512` unless told otherwise, the control socket in the
 //! same directory, metrics off), starts the release binary (optionally inside a network
 //! namespace) and waits for `forwarding started` on stderr. [`Vnf::stop`] sends SIGINT, expects
 //! exit status 0 and parses the final statistics. Dropping a [`Vnf`] stops it by pid and removes
@@ -208,7 +208,12 @@ impl VnfBuilder {
 
     /// The config file text for a given file prefix and control socket path.
     pub fn config_text(&self, file_prefix: &str, control_socket: &Path) -> String {
-        let mut eal = vec!["-l".to_string(), self.lcores.clone()];
+        // --no-pci: tests use vdevs only and must not touch the machine's PCI devices.
+        let mut eal = vec![
+            "-l".to_string(),
+            self.lcores.clone(),
+            "--no-pci".to_string(),
+        ];
         if self.no_huge {
             eal.push("--no-huge".into());
         }
@@ -233,10 +238,13 @@ impl VnfBuilder {
     /// Writes the config and starts the VNF without waiting for readiness.
     pub fn spawn(&self) -> Result<Vnf> {
         let dir = crate::test_dir(&self.label)?;
-        let file_prefix = crate::unique_file_prefix();
+        let file_prefix = FilePrefix::new();
         let control_socket = dir.path().join("control.sock");
         let config = dir.path().join("vnf.toml");
-        std::fs::write(&config, self.config_text(&file_prefix, &control_socket))?;
+        std::fs::write(
+            &config,
+            self.config_text(file_prefix.as_str(), &control_socket),
+        )?;
         let mut args: Vec<String> = vec!["--config".into(), config.to_string_lossy().into()];
         if !self.cli_eal.is_empty() {
             args.push("--".into());
@@ -308,7 +316,7 @@ pub fn run_to_exit(args: &[String], log_dir: &Path, timeout: Duration) -> Result
 pub struct Vnf {
     child: ChildGuard,
     config: PathBuf,
-    file_prefix: String,
+    file_prefix: FilePrefix,
     control_socket: PathBuf,
     dir: tempfile::TempDir,
 }
@@ -342,7 +350,7 @@ impl Vnf {
     }
 
     pub fn file_prefix(&self) -> &str {
-        &self.file_prefix
+        self.file_prefix.as_str()
     }
 
     /// The test's temporary directory (config, logs).
@@ -406,7 +414,34 @@ impl Drop for Vnf {
                 tail(&self.stdout(), 20)
             );
         }
-        remove_dpdk_files(&self.file_prefix);
+        // `file_prefix` is dropped after this, with the process gone: it removes the DPDK files.
+    }
+}
+
+/// A unique DPDK `--file-prefix`; on drop, removes what a DPDK process with this prefix left
+/// behind ([`remove_dpdk_files`]). Drop it only after the process has exited.
+#[derive(Debug)]
+pub struct FilePrefix(String);
+
+impl FilePrefix {
+    pub fn new() -> FilePrefix {
+        FilePrefix(crate::unique_file_prefix())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Default for FilePrefix {
+    fn default() -> Self {
+        FilePrefix::new()
+    }
+}
+
+impl Drop for FilePrefix {
+    fn drop(&mut self) {
+        remove_dpdk_files(&self.0);
     }
 }
 
@@ -547,7 +582,7 @@ mod tests {
             .extra_toml("[[vlans]]\nname = \"x\"");
         let t = b.config_text("egt1x2", Path::new("/tmp/a \"b\"/c.sock"));
         assert!(t.starts_with(
-            "eal = [\"-l\", \"0-1\", \"--no-huge\", \"-m\", \"512\", \"--file-prefix\", \"egt1x2\", \"--vdev\", \"net_null0\"]"
+            "eal = [\"-l\", \"0-1\", \"--no-pci\", \"--no-huge\", \"-m\", \"512\", \"--file-prefix\", \"egt1x2\", \"--vdev\", \"net_null0\"]"
         ));
         assert!(t.contains("mode = \"bridge\""));
         assert!(t.contains("socket = \"/tmp/a \\\"b\\\"/c.sock\""));

@@ -1,20 +1,19 @@
 //! Invalid configuration or arguments: exit status 2 and a message that names the file and the
 //! field (contract section 1).
 
-use egress_tests::vnf::{run_to_exit, VnfBuilder, VnfExit};
+use egress_tests::vnf::{run_to_exit, FilePrefix, VnfBuilder, VnfExit};
 use std::time::Duration;
 
 /// Writes `config` (a valid bridge config with `edit` applied) and runs the VNF on it.
 fn run_with(edit: impl Fn(String) -> String, cli_eal: &[&str]) -> (VnfExit, String) {
     let dir = egress_tests::test_dir("badcfg").unwrap();
     let path = dir.path().join("bad.toml");
+    // Dropped at the end, after the VNF exited: removes its DPDK runtime files.
+    let prefix = FilePrefix::new();
     let text = VnfBuilder::new()
         .vdev("net_null0")
         .vdev("net_null1")
-        .config_text(
-            &egress_tests::unique_file_prefix(),
-            &dir.path().join("c.sock"),
-        );
+        .config_text(prefix.as_str(), &dir.path().join("c.sock"));
     std::fs::write(&path, edit(text)).unwrap();
     let mut args = vec!["--config".to_string(), path.to_string_lossy().into_owned()];
     if !cli_eal.is_empty() {
