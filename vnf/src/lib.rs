@@ -6,3 +6,4 @@
 pub mod datapath;
 pub mod frame;
 pub mod slowpath;
+pub mod wire;
