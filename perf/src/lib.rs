@@ -4,10 +4,12 @@
 //! - [`gen`] builds the frames of each path's input;
 //! - [`paths`] lists the paths: generator, VNF configuration, sessions;
 //! - [`testpmd`] and [`vnf`] run and parse the two sides of a measurement;
+//! - [`control`] reads the VNF's counters over its control socket;
 //! - [`proc`], [`sys`] and [`report`] handle processes, machine facts and results.
 //!
 //! The runner is `src/bin/bench.rs` (`make bench`); see `perf/README.md`.
 
+pub mod control;
 pub mod gen;
 pub mod paths;
 pub mod pcap;

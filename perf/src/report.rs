@@ -11,6 +11,11 @@ pub struct Run {
     pub ratio: f64,
     pub vnf_cycles_per_packet: f64,
     pub limit_cycles_per_packet: Option<f64>,
+    /// Seconds between the VNF's two control-socket snapshots (the measured window).
+    pub vnf_window_seconds: f64,
+    /// The VNF's rate and cost over its whole forwarding time (final statistics).
+    pub vnf_mpps_whole_run: f64,
+    pub vnf_cycles_per_packet_whole_run: f64,
     pub vnf_forwarding_seconds: f64,
     pub vnf_rx_packets: u64,
     pub vnf_tx_packets: u64,
@@ -31,7 +36,7 @@ pub struct Run {
 pub struct Settings {
     pub runs: usize,
     pub seconds: u64,
-    pub limit_warmup_seconds: u64,
+    pub warmup_seconds: u64,
     pub flows: usize,
     pub frame_len: usize,
     pub wire_frame_len: usize,
@@ -199,7 +204,10 @@ mod tests {
             ratio: vnf / limit,
             vnf_cycles_per_packet: 100.0,
             limit_cycles_per_packet: Some(90.0),
-            vnf_forwarding_seconds: 10.0,
+            vnf_window_seconds: 10.0,
+            vnf_mpps_whole_run: vnf,
+            vnf_cycles_per_packet_whole_run: 100.0,
+            vnf_forwarding_seconds: 12.0,
             vnf_rx_packets: 1,
             vnf_tx_packets: 1,
             vnf_tx_dropped: 0,
@@ -216,7 +224,7 @@ mod tests {
         Settings {
             runs: 3,
             seconds: 10,
-            limit_warmup_seconds: 2,
+            warmup_seconds: 2,
             flows: 1,
             frame_len: 60,
             wire_frame_len: 64,

@@ -10,7 +10,7 @@ use egress_perf::paths::{self, PathEnv, PathSpec};
 use egress_perf::proc::{self, DpdkPrefix, Proc, StopFlag, TempDir};
 use egress_perf::report::{self, PathResult, Run, Settings};
 use egress_perf::sys::{ForeignCpu, Machine};
-use egress_perf::{pcap, testpmd, vnf};
+use egress_perf::{control, pcap, testpmd, vnf};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 use std::time::Duration;
@@ -21,7 +21,7 @@ usage: bench [OPTIONS]
   --paths LIST       comma-separated paths to measure (default: every implemented path)
   --seconds N        measured seconds per run and side (default 10)
   --runs N           runs per path; the medians are reported (default 3)
-  --warmup N         testpmd seconds discarded before its samples count (default 2)
+  --warmup N         seconds of forwarding not measured, on both sides (default 2)
   --flows N          distinct flows in the generated capture (default 1024)
   --frame-len N      frame length without FCS, 60..=1514 (default 60: 64 bytes on the wire)
   --vnf PATH         egress-vnf binary (default: target/release/egress-vnf of the workspace)
@@ -196,8 +196,13 @@ fn run_testpmd(ctx: &Ctx) -> Result<LimitRun, String> {
 
 struct VnfRun {
     stats: vnf::FinalStats,
+    /// Steady state: between the control-socket snapshots after the warm-up and at the end.
     mpps: f64,
     cycles_per_packet: f64,
+    window_seconds: f64,
+    /// Whole run: from the final statistics (forwarding start to SIGINT).
+    mpps_whole_run: f64,
+    cycles_per_packet_whole_run: f64,
     other_cpus: Option<f64>,
 }
 
@@ -224,10 +229,18 @@ fn run_vnf(ctx: &Ctx) -> Result<VnfRun, String> {
     let mut p = Proc::spawn("egress-vnf", &ctx.opts.vnf, &args)?;
     p.wait_for_stderr(vnf::READY_LINE, Duration::from_secs(60), ctx.stop)
         .map_err(|e| format!("{cmdline}: {e}\nconfig:\n{cfg}"))?;
+    ctx.stop.sleep(Duration::from_secs(ctx.opts.warmup))?;
+    let snap =
+        || control::snapshot(&socket, ctx.path.tx_port).map_err(|e| format!("{cmdline}: {e}"));
+    let first = snap()?;
     let cpu = ForeignCpu::start(p.pid());
     ctx.stop.sleep(Duration::from_secs(ctx.opts.seconds))?;
+    let last = snap()?;
     let other_cpus = cpu.and_then(ForeignCpu::stop);
     p.check_running().map_err(|e| format!("{cmdline}: {e}"))?;
+    let (mpps, cycles_per_packet) =
+        control::window(&first, &last).map_err(|e| format!("{cmdline}: {e}"))?;
+    let window_seconds = last.at.duration_since(first.at).as_secs_f64();
     p.interrupt()?;
     let f = p.finish(Duration::from_secs(30))?;
     let failed = |why: String| {
@@ -258,15 +271,18 @@ fn run_vnf(ctx: &Ctx) -> Result<VnfRun, String> {
             )));
         }
     }
-    let mpps = stats.mpps(ctx.path.tx_port).map_err(&failed)?;
-    if mpps <= 0.0 {
+    let mpps_whole_run = stats.mpps(ctx.path.tx_port).map_err(&failed)?;
+    if mpps_whole_run <= 0.0 || mpps <= 0.0 {
         return Err(failed("the VNF forwarded no packets".into()));
     }
-    let cycles_per_packet = stats.cycles_per_packet().map_err(&failed)?;
+    let cycles_per_packet_whole_run = stats.cycles_per_packet().map_err(&failed)?;
     Ok(VnfRun {
         stats,
         mpps,
         cycles_per_packet,
+        window_seconds,
+        mpps_whole_run,
+        cycles_per_packet_whole_run,
         other_cpus,
     })
 }
@@ -343,6 +359,9 @@ fn measure_path(
                     ratio: v.mpps / lim.mpps,
                     vnf_cycles_per_packet: v.cycles_per_packet,
                     limit_cycles_per_packet: lim.cycles_per_packet,
+                    vnf_window_seconds: v.window_seconds,
+                    vnf_mpps_whole_run: v.mpps_whole_run,
+                    vnf_cycles_per_packet_whole_run: v.cycles_per_packet_whole_run,
                     vnf_forwarding_seconds: v.stats.forwarding_seconds,
                     vnf_rx_packets: v.stats.workers_sum("rx_packets")?,
                     vnf_tx_packets: v.stats.port(path.tx_port)?.counter("tx_packets")?,
@@ -361,6 +380,9 @@ fn measure_path(
                 ratio: f64::NAN,
                 vnf_cycles_per_packet: f64::NAN,
                 limit_cycles_per_packet: lim.cycles_per_packet,
+                vnf_window_seconds: 0.0,
+                vnf_mpps_whole_run: f64::NAN,
+                vnf_cycles_per_packet_whole_run: f64::NAN,
                 vnf_forwarding_seconds: 0.0,
                 vnf_rx_packets: 0,
                 vnf_tx_packets: 0,
@@ -400,7 +422,7 @@ fn measure_path(
     let settings = Settings {
         runs: opts.runs,
         seconds: opts.seconds,
-        limit_warmup_seconds: opts.warmup,
+        warmup_seconds: opts.warmup,
         flows: opts.gen.flows,
         frame_len: opts.gen.frame_len,
         wire_frame_len: opts.gen.frame_len + 4,
