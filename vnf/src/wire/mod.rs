@@ -80,16 +80,25 @@ pub mod vlan;
 
 pub use arp::{ArpOperation, ArpPacket, ArpRepr};
 pub use ethernet::{EtherType, EthernetAddress, EthernetFrame, EthernetRepr};
-pub use icmpv4::{Icmpv4Message, Icmpv4Packet, Icmpv4Repr};
-pub use icmpv6::{Icmpv6Message, Icmpv6Packet, Icmpv6Repr};
+pub use icmpv4::{
+    Icmpv4DstUnreachable, Icmpv4Message, Icmpv4Packet, Icmpv4Repr, Icmpv4TimeExceeded,
+};
+pub use icmpv6::{
+    Icmpv6DstUnreachable, Icmpv6Message, Icmpv6Packet, Icmpv6ParamProblem, Icmpv6Repr,
+    Icmpv6TimeExceeded,
+};
 pub use ipv4::{Ipv4Packet, Ipv4Repr};
 pub use ipv6::{
-    Ipv6ExtHeader, Ipv6FragmentHeader, Ipv6FragmentRepr, Ipv6Packet, Ipv6Repr, UpperLayer,
+    walk_ext_headers, Ipv6ExtHeader, Ipv6FragmentHeader, Ipv6FragmentRepr, Ipv6Packet, Ipv6Repr,
+    UpperLayer,
 };
-pub use ndisc::{NdiscOption, NdiscOptionIter, NdiscOptionRepr, NdiscPrefixInfo, NdiscRepr};
+pub use ndisc::{
+    NdiscNeighborFlags, NdiscOption, NdiscOptionIter, NdiscOptionRepr, NdiscOptionType,
+    NdiscPrefixInfo, NdiscRepr, NdiscRouterFlags,
+};
 pub use tcp::{TcpFlags, TcpOption, TcpOptionIter, TcpPacket, TcpRepr};
 pub use udp::{UdpPacket, UdpRepr};
-pub use vlan::{L2Info, VlanPacket, VlanRepr};
+pub use vlan::{parse_l2, L2Info, VlanPacket, VlanRepr};
 
 /// Why a buffer is not a valid header. Small and `Copy`: the data path maps each variant to a
 /// drop reason.
@@ -245,6 +254,135 @@ fn tail_mut(data: &mut [u8], start: usize) -> &mut [u8] {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    /// Walks a frame through every layer the way the data path will: L2, L3, extension
+    /// headers, L4 view and `Repr`. Returns the first error.
+    fn parse_frame(frame: &[u8]) -> Result<(), WireError> {
+        let l2 = parse_l2(frame)?;
+        let l3 = frame.get(l2.l3_offset..).ok_or(WireError::Truncated)?;
+        match l2.ethertype {
+            EtherType::Arp => {
+                ArpRepr::parse(&ArpPacket::new_checked(l3)?)?;
+            }
+            EtherType::Ipv4 => {
+                let ip = Ipv4Packet::new_checked(l3)?;
+                let repr = Ipv4Repr::parse(&ip)?;
+                if ip.frag_offset() == 0 {
+                    parse_l4(repr.next_header, ip.payload(), None)?;
+                }
+            }
+            EtherType::Ipv6 => {
+                let ip = Ipv6Packet::new_checked(l3)?;
+                let repr = Ipv6Repr::parse(&ip)?;
+                let upper = ip.upper_layer()?;
+                if upper.has_upper_header() {
+                    let l4 = ip
+                        .as_ref()
+                        .get(upper.offset..ipv6::HEADER_LEN + repr.payload_len);
+                    let l4 = l4.ok_or(WireError::Truncated)?;
+                    parse_l4(upper.protocol, l4, Some((repr.src_addr, repr.dst_addr)))?;
+                }
+            }
+            _ => return Err(WireError::Unsupported),
+        }
+        Ok(())
+    }
+
+    fn parse_l4(
+        protocol: IpProtocol,
+        data: &[u8],
+        v6: Option<(std::net::Ipv6Addr, std::net::Ipv6Addr)>,
+    ) -> Result<(), WireError> {
+        match (protocol, v6) {
+            (IpProtocol::Tcp, _) => {
+                TcpRepr::parse(&TcpPacket::new_checked(data)?)?;
+            }
+            (IpProtocol::Udp, _) => {
+                UdpRepr::parse(&UdpPacket::new_checked(data)?)?;
+            }
+            (IpProtocol::Icmp, None) => {
+                Icmpv4Repr::parse(&Icmpv4Packet::new_checked(data)?)?;
+            }
+            (IpProtocol::Icmpv6, Some((src, dst))) => {
+                Icmpv6Repr::parse(&src, &dst, &Icmpv6Packet::new_checked(data)?)?;
+            }
+            _ => return Err(WireError::Unsupported),
+        }
+        Ok(())
+    }
+
+    /// Ethernet + IPv4 + ICMP echo request (10.0.2.15 -> 8.8.8.8), as in `ipv4::tests`.
+    const ECHO_FRAME: [u8; 46] = [
+        0x02, 0x00, 0x00, 0x00, 0x00, 0x02, 0x02, 0x00, 0x00, 0x00, 0x00, 0x01, 0x08, 0x00, //
+        0x45, 0x00, 0x00, 0x20, 0xab, 0xcd, 0x40, 0x00, 0x40, 0x01, 0x72, 0xf1, //
+        0x0a, 0x00, 0x02, 0x0f, 0x08, 0x08, 0x08, 0x08, //
+        0x08, 0x00, 0x21, 0x04, 0x12, 0x34, 0x00, 0x01, b'a', b'b', b'c', b'd',
+    ];
+
+    #[test]
+    fn malformed_frames_give_typed_errors() {
+        assert_eq!(parse_frame(&ECHO_FRAME), Ok(()));
+        // Truncated Ethernet header.
+        assert_eq!(parse_frame(&ECHO_FRAME[..13]), Err(WireError::Truncated));
+        // Truncated IPv4 header.
+        assert_eq!(parse_frame(&ECHO_FRAME[..30]), Err(WireError::Truncated));
+        // IHL < 5.
+        let mut f = ECHO_FRAME;
+        f[14] = 0x43;
+        assert_eq!(parse_frame(&f), Err(WireError::BadHeaderLen));
+        // Total length larger than the frame.
+        assert_eq!(parse_frame(&ECHO_FRAME[..45]), Err(WireError::BadLength));
+        // Truncated ICMP: total length and header checksum say 26 bytes, ICMP has 6.
+        let mut f = ECHO_FRAME;
+        f[17] = 26;
+        let mut ip = Ipv4Packet::new_unchecked(&mut f[14..]);
+        ip.fill_checksum();
+        assert_eq!(parse_frame(&f), Err(WireError::Truncated));
+        // IPv6 payload length past the frame.
+        let mut v6 = vec![0x02, 0, 0, 0, 0, 2, 0x02, 0, 0, 0, 0, 1, 0x86, 0xdd];
+        v6.extend_from_slice(&[0x60, 0, 0, 0, 0, 9, 17, 64]);
+        v6.extend_from_slice(&[0u8; 32]);
+        v6.extend_from_slice(&[0, 1, 0, 2, 0, 8, 0, 0]);
+        assert_eq!(parse_frame(&v6), Err(WireError::BadLength));
+        v6[19] = 8;
+        assert_eq!(parse_frame(&v6), Ok(()));
+    }
+
+    proptest! {
+        #[test]
+        fn random_frames_never_panic(
+            ethertype in prop_oneof![Just(0x0800u16), Just(0x86dd), Just(0x0806), Just(0x8100), any::<u16>()],
+            first in any::<u8>(),
+            proto in prop_oneof![Just(1u8), Just(6), Just(17), Just(58), Just(0), Just(44), any::<u8>()],
+            body in proptest::collection::vec(any::<u8>(), 0..120),
+        ) {
+            let mut frame = vec![0u8; 12];
+            frame.extend_from_slice(&ethertype.to_be_bytes());
+            frame.extend_from_slice(&body);
+            if let Some(b) = frame.get_mut(14) {
+                *b = match ethertype {
+                    0x0800 => 0x40 | (first & 0x0f),
+                    0x86dd => 0x60 | (first & 0x0f),
+                    _ => first,
+                };
+            }
+            // Point the protocol field at interesting values for both IP versions.
+            let proto_at = if ethertype == 0x86dd { 14 + 6 } else { 14 + 9 };
+            if let Some(b) = frame.get_mut(proto_at) {
+                *b = proto;
+            }
+            // Mostly make the IPv4 total length and header checksum consistent, so that the
+            // walk reaches the upper layers.
+            if ethertype == 0x0800 && first & 0x80 != 0 && frame.len() >= 14 + 20 {
+                let total = (frame.len() - 14).min(usize::from(u16::MAX)) as u16;
+                let mut ip = Ipv4Packet::new_unchecked(&mut frame[14..]);
+                ip.set_total_len(total);
+                ip.fill_checksum();
+            }
+            let _ = parse_frame(&frame);
+        }
+    }
 
     #[test]
     fn ip_protocol_round_trip() {
