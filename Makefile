@@ -71,11 +71,11 @@ lint:
 
 # Unit, property and DPDK tests of every crate except the end-to-end one.
 test-unit:
-	$(CARGO) test --workspace --exclude egress-tests
+	$(CARGO) test --workspace --exclude egress-tests --no-fail-fast
 
 # End-to-end tests: serial (--test-threads=1), against $(TARGET_DIR)/release/egress-vnf; root.
 test-e2e: build
-	$(CARGO) test -p egress-tests -- --test-threads=1
+	$(CARGO) test -p egress-tests --no-fail-fast -- --test-threads=1
 
 test: setup
 	@t0=$$SECONDS; \
