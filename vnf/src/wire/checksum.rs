@@ -51,13 +51,18 @@ fn accumulate(mut acc: u64, data: &[u8]) -> u64 {
 
 /// Folds a 64-bit one's-complement accumulator to 16 bits (not complemented).
 #[inline]
-pub fn fold(mut acc: u64) -> u16 {
-    acc = (acc >> 32) + (acc & 0xffff_ffff);
-    acc = (acc >> 32) + (acc & 0xffff_ffff);
-    acc = (acc >> 16) + (acc & 0xffff);
-    acc = (acc >> 16) + (acc & 0xffff);
-    acc = (acc >> 16) + (acc & 0xffff);
-    acc as u16
+pub fn fold(acc: u64) -> u16 {
+    let s = (acc & 0xffff_ffff) + (acc >> 32); // < 2^33
+    let s = (s & 0xffff) + ((s >> 16) & 0xffff) + (s >> 32); // < 3 * 2^16
+    let s = (s & 0xffff) + (s >> 16); // <= 0xffff + 2
+    ((s & 0xffff) + (s >> 16)) as u16
+}
+
+/// Folds a 32-bit accumulator (the incremental updates add a handful of 16-bit terms).
+#[inline]
+fn fold32(acc: u32) -> u16 {
+    let s = (acc & 0xffff) + (acc >> 16);
+    ((s & 0xffff) + (s >> 16)) as u16
 }
 
 /// RFC 1071 one's-complement sum of `data`, folded to 16 bits, not complemented.
@@ -113,11 +118,11 @@ pub fn pseudo_header_v6(
 }
 
 /// RFC 1624 equation 3 for any change whose old and new contributions are known as sums:
-/// `HC' = ~(~HC + ~old_sum + new_sum)`. The building block of every other `update_*`; also the
-/// tool for replacing a whole pseudo-header (NAT46/NAT64: `pseudo_header_v4` vs `_v6`).
+/// `HC' = ~(~HC + ~old_sum + new_sum)`. Also the tool for replacing a whole pseudo-header
+/// (NAT46/NAT64: `pseudo_header_v4` vs `pseudo_header_v6`).
 #[inline]
 pub fn update_sum(checksum: u16, old_sum: u16, new_sum: u16) -> u16 {
-    !fold(u64::from(!checksum) + u64::from(!old_sum) + u64::from(new_sum))
+    !fold32(u32::from(!checksum) + u32::from(!old_sum) + u32::from(new_sum))
 }
 
 /// Incremental update for one 16-bit field (RFC 1624 section 3, equation 3).
@@ -127,11 +132,15 @@ pub fn update_u16(checksum: u16, old: u16, new: u16) -> u16 {
 }
 
 /// Incremental update for a 16-bit-aligned 32-bit field (sequence number, IPv4 address).
+/// Uses `~(a + b) = ~a + ~b` in one's complement, so the old words are negated one by one.
 #[inline]
 pub fn update_u32(checksum: u16, old: u32, new: u32) -> u16 {
-    let old_sum = fold(u64::from(old >> 16) + u64::from(old & 0xffff));
-    let new_sum = fold(u64::from(new >> 16) + u64::from(new & 0xffff));
-    update_sum(checksum, old_sum, new_sum)
+    let acc = u32::from(!checksum)
+        + u32::from(!((old >> 16) as u16))
+        + u32::from(!(old as u16))
+        + (new >> 16)
+        + (new & 0xffff);
+    !fold32(acc)
 }
 
 /// Incremental update for an IPv4 address change (SNAT source or destination rewrite).
@@ -143,7 +152,11 @@ pub fn update_ipv4_addr(checksum: u16, old: Ipv4Addr, new: Ipv4Addr) -> u16 {
 /// Incremental update for an IPv6 address change.
 #[inline]
 pub fn update_ipv6_addr(checksum: u16, old: &Ipv6Addr, new: &Ipv6Addr) -> u16 {
-    update_sum(checksum, sum(&old.octets()), sum(&new.octets()))
+    let mut acc = u32::from(!checksum);
+    for (o, n) in old.segments().iter().zip(new.segments().iter()) {
+        acc += u32::from(!*o) + u32::from(*n);
+    }
+    !fold32(acc)
 }
 
 /// Incremental update for a change of `old` into `new` at a 16-bit-aligned offset. The two
