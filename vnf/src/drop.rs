@@ -1,5 +1,9 @@
 //! Every reason the data path drops a packet. One enum: it indexes the per-lcore drop counters,
 //! feeds `show drops` (with a sentence per reason) and the `egress_drops_total{reason}` metric.
+//!
+//! This module imports nothing of ours, so every protocol module (`net`, `nat`, `xlat`, `dns`)
+//! names its drop reasons here. Each module adds its reasons in its own section below; names are
+//! snake_case and stable (they are metric labels).
 
 macro_rules! drop_reasons {
     ($( $(#[$doc:meta])* $variant:ident => $name:literal, $text:literal; )*) => {
@@ -36,6 +40,7 @@ macro_rules! drop_reasons {
 }
 
 drop_reasons! {
+    // ---- datapath ----
     /// The packet matched no configured function of the gateway.
     Unclassified => "unclassified",
         "the packet is not for a self IP and matches no egress function (not routed by design)";
@@ -48,6 +53,11 @@ drop_reasons! {
     /// The TX queue was full after a flush.
     TxQueueFull => "tx_queue_full",
         "the output queue was full: the port cannot send as fast as packets arrive";
+    // ---- net ----
+    // ---- nat ----
+    // ---- xlat ----
+    // ---- dns ----
+    // ---- dssm ----
 }
 
 impl std::fmt::Display for DropReason {

@@ -3,7 +3,9 @@
 //! Module map (see DESIGN.md): `frame` (the `Frame` abstraction), `wire` (header views),
 //! `datapath` (lcore loop, verdicts, counters), `slowpath` (control socket, stats).
 
+pub mod action;
 pub mod datapath;
+pub mod drop;
 pub mod frame;
 pub mod slowpath;
 pub mod wire;

@@ -2,7 +2,7 @@
 //! loads and stores (plain moves on x86: no locked instruction, no sharing on the hot path);
 //! the slow path reads them with [`WorkerCounters::snapshot`] and sums across workers.
 
-use super::drop::DropReason;
+use crate::drop::DropReason;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 /// One worker's counters, on their own cache lines.

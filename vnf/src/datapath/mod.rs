@@ -10,13 +10,12 @@
 //! the [`crate::frame::Frame`] trait, implemented for `Mbuf` in [`mbuf`].
 
 pub mod counters;
-pub mod drop;
 pub mod mbuf;
 pub mod worker;
 
+pub use crate::drop::DropReason;
 pub use crate::frame::{Frame, FrameError, VecFrame};
 pub use counters::{WorkerCounters, WorkerSnapshot};
-pub use drop::DropReason;
 pub use worker::{Worker, WorkerConfig};
 
 use rte::PortId;

@@ -5,8 +5,8 @@
 //! happens in the loop; counters are this lcore's own.
 
 use super::counters::{bump, WorkerCounters};
-use super::drop::DropReason;
 use super::Verdict;
+use crate::drop::DropReason;
 use egress_config::Mode;
 use rte::{Burst, Mbuf, Port, PortId, QueueId};
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
