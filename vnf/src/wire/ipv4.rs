@@ -435,7 +435,7 @@ impl Ipv4Repr {
         }
         let total_len =
             u16::try_from(HEADER_LEN + self.payload_len).map_err(|_| WireError::BadLength)?;
-        if self.dscp > 63 || self.ecn > 3 || self.frag_offset % 8 != 0 {
+        if self.dscp > 63 || self.ecn > 3 || !self.frag_offset.is_multiple_of(8) {
             return Err(WireError::Malformed);
         }
         set_u8(packet.buffer.as_mut(), field::VER_IHL, 0x45);

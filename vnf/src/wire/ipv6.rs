@@ -491,7 +491,7 @@ impl Ipv6FragmentRepr {
         header: &mut Ipv6FragmentHeader<T>,
     ) -> Result<(), WireError> {
         header.check_len()?;
-        if self.frag_offset % 8 != 0 {
+        if !self.frag_offset.is_multiple_of(8) {
             return Err(WireError::Malformed);
         }
         header.set_next_header(self.next_header);
@@ -519,7 +519,7 @@ impl UpperLayer {
     /// True if the upper-layer header is present at `offset` (not a non-first fragment).
     #[inline]
     pub fn has_upper_header(&self) -> bool {
-        self.fragment.map_or(true, |f| f.is_first())
+        self.fragment.is_none_or(|f| f.is_first())
     }
 }
 

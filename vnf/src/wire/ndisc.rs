@@ -526,7 +526,7 @@ impl<'a> NdiscOptionRepr<'a> {
         option: &mut NdiscOption<T>,
     ) -> Result<(), WireError> {
         let len = self.buffer_len();
-        if len % 8 != 0 || len > 255 * 8 {
+        if !len.is_multiple_of(8) || len > 255 * 8 {
             return Err(WireError::Malformed);
         }
         if option.buffer.as_ref().len() < len {
