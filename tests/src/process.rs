@@ -114,7 +114,12 @@ impl ChildGuard {
     /// Stops the child: SIGINT, then waits up to `timeout`. If it has not exited by then it is
     /// killed with SIGKILL and this returns an error. Returns the exit status.
     pub fn interrupt(&mut self, timeout: Duration) -> Result<ExitStatus> {
-        self.signal(Signal::INT)?;
+        self.stop_with(Signal::INT, timeout)
+    }
+
+    /// Like [`ChildGuard::interrupt`] with another first signal (SIGTERM, ...).
+    pub fn stop_with(&mut self, sig: Signal, timeout: Duration) -> Result<ExitStatus> {
+        self.signal(sig)?;
         if let Some(s) = self.wait_timeout(timeout)? {
             return Ok(s);
         }
@@ -122,10 +127,11 @@ impl ChildGuard {
         let s = self.child.wait()?;
         self.status = Some(s);
         bail!(
-            "{} (pid {}) did not exit within {:?} of SIGINT and was killed",
+            "{} (pid {}) did not exit within {:?} of {:?} and was killed",
             self.name,
             self.pid(),
-            timeout
+            timeout,
+            sig
         )
     }
 

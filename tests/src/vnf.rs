@@ -10,6 +10,7 @@
 use crate::netns::NetNs;
 use crate::process::{tail, ChildGuard, Stream};
 use anyhow::{bail, Context, Result};
+pub use rustix::process::Signal;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus};
@@ -378,8 +379,14 @@ impl Vnf {
     }
 
     /// Stops the VNF with SIGINT and requires exit status 0 and parseable final statistics.
-    pub fn stop(mut self) -> Result<(VnfExit, FinalStats)> {
-        let status = self.child.interrupt(STOP_TIMEOUT)?;
+    pub fn stop(self) -> Result<(VnfExit, FinalStats)> {
+        self.stop_with(Signal::INT)
+    }
+
+    /// Stops the VNF with `sig` (SIGINT or SIGTERM; SIGKILL after [`STOP_TIMEOUT`]) and requires
+    /// exit status 0 and parseable final statistics.
+    pub fn stop_with(mut self, sig: Signal) -> Result<(VnfExit, FinalStats)> {
+        let status = self.child.stop_with(sig, STOP_TIMEOUT)?;
         let exit = VnfExit {
             status,
             stdout: self.child.stdout(),

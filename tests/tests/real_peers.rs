@@ -1,7 +1,7 @@
 //! Real peers: two network namespaces on one subnet whose only path is the VNF in bridge mode
 //! (`net_af_packet` ports on veths). Ping crosses it, without and with hugepages.
 
-use egress_tests::hugepages::HugepageGuard;
+use egress_tests::hugepages::{free_hugepages, HugepageGuard};
 use egress_tests::netns::{ping, BridgeTopology};
 use egress_tests::vnf::{FinalStats, VnfBuilder};
 use egress_tests::{require_root, serial};
@@ -35,7 +35,15 @@ fn run(hugepages: bool) {
     if hugepages {
         b = b.no_huge(false).memory_mb(None);
     }
+    let free_before = hugepages.then(|| free_hugepages().unwrap());
     let vnf = b.start().unwrap();
+    if let Some(before) = free_before {
+        let now = free_hugepages().unwrap();
+        assert!(
+            now < before,
+            "the VNF uses no hugepages ({before} free before, {now} now)"
+        );
+    }
     assert_pings(&topo, BridgeTopology::B.v4);
     assert_pings(&topo, BridgeTopology::B.v6);
     let (_exit, stats) = vnf.stop().unwrap();
