@@ -8,7 +8,8 @@
 //! Modules: the schema and its validation (re-exported here), [`net`] (prefixes and the DNS46
 //! pool partition), [`cr`] (the custom resources read from YAML), [`render`] (CRs + dSSM
 //! environment -> one TMM's config, with the cross-resource checks), [`control`] (the reload
-//! request to the VNF) and [`watch`] (change detection for `egress-sidecar watch`).
+//! request to the VNF), [`watch`] (change detection for `egress-sidecar watch`) and [`webhook`]
+//! (the `egress-dns-webhook` admission webhook of the dedicated-DNS topology).
 
 pub mod control;
 pub mod cr;
@@ -17,6 +18,7 @@ pub mod render;
 mod schema;
 mod validate;
 pub mod watch;
+pub mod webhook;
 
 pub use net::{Ipv4Prefix, Ipv6Prefix, Nat46Partition};
 pub use schema::*;
