@@ -56,6 +56,45 @@ drop_reasons! {
     // ---- net ----
     // ---- nat ----
     // ---- xlat ----
+    /// IPv4/IPv6 header that fails the length/version checks of a translation.
+    XlatMalformed => "xlat_malformed",
+        "translation: the IP header is truncated or its length fields are inconsistent";
+    /// IPv4 header checksum or ICMP checksum does not verify.
+    XlatBadChecksum => "xlat_bad_checksum",
+        "translation: the IPv4 header checksum or the ICMP checksum of an error message is wrong";
+    /// ICMPv4 protocol in IPv6 or ICMPv6 protocol in IPv4.
+    XlatBadProtocol => "xlat_bad_protocol",
+        "translation: ICMPv6 carried in IPv4 (or ICMPv4 in IPv6) has no translation";
+    /// ICMP type/code without a counterpart (RFC 7915 4.2/5.2 "silently drop").
+    XlatIcmpUntranslatable => "xlat_icmp_untranslatable",
+        "translation: ICMP type or code that RFC 7915 says to drop (no counterpart in the other family)";
+    /// ICMP error whose inner packet is truncated or has lying lengths.
+    XlatIcmpInnerMalformed => "xlat_icmp_inner_malformed",
+        "translation: the packet inside an ICMP error is truncated or its header is inconsistent";
+    /// ICMP error that carries an ICMP error.
+    XlatIcmpNestedError => "xlat_icmp_nested_error",
+        "translation: an ICMP error carrying another ICMP error is never translated";
+    /// Fragmented ICMP message (its checksum covers the whole message).
+    XlatFragmentedIcmp => "xlat_fragmented_icmp",
+        "translation: the first fragment of a fragmented ICMP message cannot get its checksum rewritten";
+    /// IPv4 UDP without checksum that cannot be given one (RFC 7915 4.5).
+    XlatUdpZeroChecksum => "xlat_udp_zero_checksum",
+        "translation: IPv4 UDP without checksum that is fragmented (or computing is off), RFC 7915 4.5";
+    /// IPv6 extension header after the Fragment header.
+    XlatExtAfterFragment => "xlat_ext_after_fragment",
+        "translation: an IPv6 extension header follows the Fragment header";
+    /// IPv6 extension header that cannot be translated (AH, too many headers).
+    XlatUnsupportedExt => "xlat_unsupported_ext",
+        "translation: IPv6 Authentication header or too long an extension-header chain";
+    /// Not enough headroom or tailroom to rewrite the headers.
+    XlatNoRoom => "xlat_no_room",
+        "translation: the frame has no room for the translated headers";
+    /// A fragment could not be allocated or queued.
+    XlatFragmentFailed => "xlat_fragment_failed",
+        "translation: no buffer (or no room in the output queue) for a fragment of a split packet";
+    /// An address has no mapping (EAMT, pool6, RFC 6052 validation).
+    XlatNoAddressMapping => "xlat_no_address_mapping",
+        "translation: the address matches no explicit mapping and no valid RFC 6052 prefix";
     // ---- dns ----
     // ---- dssm ----
 }
