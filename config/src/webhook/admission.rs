@@ -22,6 +22,12 @@ use std::collections::BTreeMap;
 /// The only AdmissionReview version served.
 pub const ADMISSION_API_VERSION: &str = "admission.k8s.io/v1";
 
+/// The API server rejects a pod whose `dnsConfig.searches` has more domains than this
+/// (Kubernetes 1.28 and later; 6 before)...
+pub const MAX_SEARCHES: usize = 32;
+/// ...or more characters, counting one separator between domains.
+pub const MAX_SEARCH_CHARS: usize = 2048;
+
 /// What to send back and what to log.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Reply {
@@ -272,6 +278,18 @@ fn merged_dns_config(
             searches.push(s);
         }
     }
+    let chars: usize = searches
+        .iter()
+        .map(|s| s.len() + 1)
+        .sum::<usize>()
+        .saturating_sub(1);
+    if searches.len() > MAX_SEARCHES || chars > MAX_SEARCH_CHARS {
+        return Err(format!(
+            "the merged search list ({} domains, {chars} characters) would exceed the API \
+             server's limit ({MAX_SEARCHES} domains, {MAX_SEARCH_CHARS} characters)",
+            searches.len()
+        ));
+    }
     let mut options: Vec<Value> = Vec::new();
     let theirs = match existing.and_then(|m| m.get("options")) {
         None | Some(Value::Null) => Vec::new(),
@@ -439,6 +457,16 @@ mod tests {
                 json!({"dnsConfig": {"options": [{"value": "1"}]}}),
                 json!({}),
                 "without a name",
+            ),
+            (
+                json!({"dnsConfig": {"searches": (0..30).map(|i| format!("d{i}.example")).collect::<Vec<_>>()}}),
+                json!({}),
+                "would exceed the API server's limit (32 domains",
+            ),
+            (
+                json!({"dnsConfig": {"searches": [format!("{}.example", "a".repeat(2000))]}}),
+                json!({}),
+                "characters)",
             ),
             (json!({}), json!({"a": 1}), "not a string"),
             (json!({}), json!([]), "not a map"),
