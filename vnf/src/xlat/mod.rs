@@ -16,6 +16,7 @@
 //! - [`rfc6052`]: address embedding and extraction for prefix lengths 32..96.
 //! - [`eamt`]: stateless SIIT address mapping (RFC 7757 EAMT, longest prefix match, pool6
 //!   fallback) and RFC 6791 source addresses for ICMP errors from untranslatable sources.
+//! - [`siit`]: the stateless SIIT stage ([`SiitStage`]) on top of the above.
 //! - [`errors`]: ICMP errors the translator itself sends back ([`Icmp4Error`], [`Icmp6Error`]).
 //!
 //! Invariants:
@@ -34,6 +35,7 @@ pub mod errors;
 pub mod icmp;
 pub mod inspect;
 pub mod rfc6052;
+pub mod siit;
 pub mod v4to6;
 pub mod v6to4;
 
@@ -48,6 +50,7 @@ pub use eamt::{rfc6791_v4, rfc6791_v6, Eamt, EamtEntry, EamtError, Ipv4Prefix, I
 pub use errors::{icmp4_error_in_place, icmp6_error_in_place};
 pub use inspect::{inspect_v4, inspect_v6, Flow, PacketInfo, Transport};
 pub use rfc6052::{Rfc6052Error, Rfc6052Prefix};
+pub use siit::{SiitCounters, SiitError, SiitStage};
 pub use v4to6::ipv4_to_ipv6;
 pub use v6to4::ipv6_to_ipv4;
 

@@ -1859,3 +1859,122 @@ proptest! {
         prop_assert_eq!(&p[42 + at..], &pkt[42 + at..]);
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// The stateless SIIT stage.
+
+fn stage() -> SiitStage {
+    SiitStage::new(
+        XlatConfig::default(),
+        Some((a6("64:ff9b::"), 96)),
+        &[(Ipv4Addr::new(198, 51, 100, 0), 24, a6("2001:db8:1::"), 120)],
+        &[Ipv4Addr::new(192, 0, 0, 8)],
+        None,
+    )
+    .unwrap()
+}
+
+#[test]
+fn siit_stage_translates_both_ways() {
+    use crate::action::Outcome;
+    let mut st = stage();
+    let mut alloc = TestEnv::default();
+    let mut sink = TestEnv::default();
+    let self4 = Ipv4Addr::new(198, 51, 100, 254);
+    let self6 = a6("2001:db8:1::fe");
+
+    // IPv4 host -> IPv4 server through SIIT: EAMT for the host, pool6 for the server.
+    let pkt = v4simple(17, H4, S4, &udp4(H4, S4, 1, 2, b"siit"));
+    let out = st.v4_to_v6(VecFrame::new(&pkt), self4, &mut alloc, &mut sink);
+    let Outcome::Route(f) = out else {
+        panic!("{}", out.kind())
+    };
+    assert_eq!(&f.data()[8..24], &h6().octets());
+    assert_eq!(&f.data()[24..40], &s6().octets());
+    assert!(v6_l4_ok(f.data()));
+
+    // The reply the other way.
+    let pkt = ipv6(17, s6(), h6(), &udp6(&s6(), &h6(), 2, 1, b"back"), 64, 0);
+    let out = st.v6_to_v4(VecFrame::new(&pkt), self6, &mut alloc, &mut sink);
+    let Outcome::Route(f) = out else {
+        panic!("{}", out.kind())
+    };
+    assert_eq!(
+        (&f.data()[12..16], &f.data()[16..20]),
+        (&S4.octets()[..], &H4.octets()[..])
+    );
+    assert!(v4_hdr_ok(f.data()) && v4_l4_ok(f.data()));
+
+    // Destination not mapped: not SIIT's.
+    let other = a6("2001:db8:9::1");
+    let pkt = ipv6(17, h6(), other, &udp6(&h6(), &other, 1, 2, b""), 64, 0);
+    let out = st.v6_to_v4(VecFrame::new(&pkt), self6, &mut alloc, &mut sink);
+    assert_eq!(out.kind(), "pass");
+    // Source not mapped: dropped.
+    let pkt = ipv6(17, other, s6(), &udp6(&other, &s6(), 1, 2, b""), 64, 0);
+    let out = st.v6_to_v4(VecFrame::new(&pkt), self6, &mut alloc, &mut sink);
+    assert_eq!(out.drop_reason(), Some(DropReason::XlatNoAddressMapping));
+
+    // An ICMPv6 error from an untranslatable router: RFC 6791 source.
+    let q = ipv6(17, h6(), s6(), &udp6(&h6(), &s6(), 1, 2, b"q"), 1, 0);
+    let m = icmp6_err(&r6(), &h6(), 3, 0, 0, &q);
+    let pkt = ipv6(58, r6(), h6(), &m, 64, 0);
+    let out = st.v6_to_v4(VecFrame::new(&pkt), self6, &mut alloc, &mut sink);
+    let Outcome::Route(f) = out else {
+        panic!("{}", out.kind())
+    };
+    assert_eq!(&f.data()[12..16], &[192, 0, 0, 8]);
+    assert_eq!(&f.data()[16..20], &H4.octets());
+    assert!(v4_hdr_ok(f.data()) && v4_l4_ok(f.data()));
+
+    // DF=1 and too big for the IPv6 next hop: Fragmentation Needed back to the sender.
+    let mut st2 = SiitStage::new(
+        XlatConfig {
+            ipv6_mtu: 1280,
+            ..XlatConfig::default()
+        },
+        Some((a6("64:ff9b::"), 96)),
+        &[(Ipv4Addr::new(198, 51, 100, 0), 24, a6("2001:db8:1::"), 120)],
+        &[],
+        None,
+    )
+    .unwrap();
+    let pkt = v4simple(17, H4, S4, &udp4(H4, S4, 1, 2, &[0; 1400]));
+    let out = st2.v4_to_v6(VecFrame::new(&pkt), self4, &mut alloc, &mut sink);
+    let Outcome::Reply(f) = out else {
+        panic!("{}", out.kind())
+    };
+    assert_eq!((f.data()[20], f.data()[21]), (3, 4));
+    assert_eq!(&f.data()[12..16], &self4.octets());
+    assert_eq!(st2.counters().icmp_errors, 1);
+
+    // Routing header with Segments Left 1: Parameter Problem back.
+    let mut payload = ext(17, 2, 0);
+    payload[3] = 1;
+    payload.extend_from_slice(&udp6(&h6(), &s6(), 1, 2, b""));
+    let pkt = ipv6(43, h6(), s6(), &payload, 64, 0);
+    let out = st.v6_to_v4(VecFrame::new(&pkt), self6, &mut alloc, &mut sink);
+    let Outcome::Reply(f) = out else {
+        panic!("{}", out.kind())
+    };
+    assert_eq!(
+        (f.data()[40], &f.data()[44..48]),
+        (4, &43u32.to_be_bytes()[..])
+    );
+    assert!(v6_l4_ok(f.data()));
+
+    let c = st.counters();
+    assert_eq!(
+        (c.translated_4to6, c.translated_6to4, c.passed, c.dropped),
+        (1, 2, 1, 1)
+    );
+    assert_eq!(c.icmp_errors, 1);
+    assert!(SiitStage::new(
+        XlatConfig::default(),
+        Some((a6("64:ff9b::"), 95)),
+        &[],
+        &[],
+        None
+    )
+    .is_err());
+}
