@@ -9,3 +9,4 @@ pub mod drop;
 pub mod frame;
 pub mod slowpath;
 pub mod wire;
+pub mod xlat;
