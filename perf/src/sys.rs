@@ -120,6 +120,30 @@ pub fn machine_busy_seconds() -> Option<f64> {
     Some(busy as f64 / USER_HZ)
 }
 
+/// Waits until the whole machine used less than `max_cpus` CPUs over a `probe` interval, giving
+/// up after `limit`; returns the last measured load and whether it was low enough.
+pub fn wait_idle(
+    max_cpus: f64,
+    probe: std::time::Duration,
+    limit: std::time::Duration,
+    stop: &dyn Fn() -> bool,
+) -> (f64, bool) {
+    let end = std::time::Instant::now() + limit;
+    loop {
+        let t0 = std::time::Instant::now();
+        let a = machine_busy_seconds().unwrap_or(0.0);
+        std::thread::sleep(probe);
+        let b = machine_busy_seconds().unwrap_or(0.0);
+        let load = (b - a) / t0.elapsed().as_secs_f64();
+        if load < max_cpus {
+            return (load, true);
+        }
+        if stop() || std::time::Instant::now() >= end {
+            return (load, false);
+        }
+    }
+}
+
 /// User plus system CPU time of process `pid` (all its threads), in seconds.
 pub fn process_cpu_seconds(pid: u32) -> Option<f64> {
     let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
@@ -136,12 +160,39 @@ fn parse_process_cpu(stat: &str) -> Option<f64> {
     Some((utime + stime) as f64 / USER_HZ)
 }
 
-/// Measures, over a window, how many CPUs' worth of time processes other than one were busy.
+/// CPU seconds of every thread of process `pid`, by thread id.
+pub fn thread_cpu_seconds(pid: u32) -> Vec<(u32, f64)> {
+    let Ok(tasks) = fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Vec::new();
+    };
+    tasks
+        .flatten()
+        .filter_map(|t| {
+            let tid: u32 = t.file_name().to_str()?.parse().ok()?;
+            let stat = fs::read_to_string(t.path().join("stat")).ok()?;
+            Some((tid, parse_process_cpu(&stat)?))
+        })
+        .collect()
+}
+
+/// What a measured window cost in CPU time.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CpuWindow {
+    /// CPUs' worth of time used by processes other than the measured one.
+    pub other_cpus: f64,
+    /// Share of one CPU that the busiest thread of the measured process (the forwarding lcore,
+    /// which polls without sleeping) actually ran; below 1 when it was preempted.
+    pub forwarder_share: f64,
+}
+
+/// Measures, over a window, how busy other processes were and how much CPU the measured
+/// process's forwarding thread got.
 pub struct ForeignCpu {
     pid: u32,
     start: std::time::Instant,
     machine: f64,
     process: f64,
+    threads: Vec<(u32, f64)>,
 }
 
 impl ForeignCpu {
@@ -151,18 +202,28 @@ impl ForeignCpu {
             start: std::time::Instant::now(),
             machine: machine_busy_seconds()?,
             process: process_cpu_seconds(pid)?,
+            threads: thread_cpu_seconds(pid),
         })
     }
 
-    /// Average number of CPUs used by everything except the measured process since `start`.
-    pub fn stop(self) -> Option<f64> {
+    pub fn stop(self) -> Option<CpuWindow> {
         let wall = self.start.elapsed().as_secs_f64();
         let machine = machine_busy_seconds()? - self.machine;
         let process = process_cpu_seconds(self.pid)? - self.process;
         if wall <= 0.0 {
             return None;
         }
-        Some(((machine - process) / wall).max(0.0))
+        let busiest = thread_cpu_seconds(self.pid)
+            .into_iter()
+            .filter_map(|(tid, now)| {
+                let before = self.threads.iter().find(|(t, _)| *t == tid)?.1;
+                Some(now - before)
+            })
+            .fold(0.0f64, f64::max);
+        Some(CpuWindow {
+            other_cpus: ((machine - process) / wall).max(0.0),
+            forwarder_share: (busiest / wall).clamp(0.0, 1.0),
+        })
     }
 }
 
@@ -187,6 +248,7 @@ mod tests {
     #[test]
     fn own_process_is_readable() {
         assert!(process_cpu_seconds(std::process::id()).is_some());
+        assert!(!thread_cpu_seconds(std::process::id()).is_empty());
         assert!(machine_busy_seconds().is_some());
     }
 }

@@ -9,7 +9,7 @@ use egress_perf::gen::GenParams;
 use egress_perf::paths::{self, PathEnv, PathSpec};
 use egress_perf::proc::{self, DpdkPrefix, Proc, StopFlag, TempDir};
 use egress_perf::report::{self, PathResult, Run, Settings};
-use egress_perf::sys::{ForeignCpu, Machine};
+use egress_perf::sys::{CpuWindow, ForeignCpu, Machine};
 use egress_perf::{control, pcap, testpmd, vnf};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -29,6 +29,9 @@ usage: bench [OPTIONS]
   --no-build         do not run `cargo build --release -p egress-vnf` first
   --limit-only       measure testpmd only (no VNF); prints the table, writes no results
   --out PATH         results file (default: perf/results/latest.json)
+  --wait-idle N      before each run, wait up to N s for the machine to be idle (< 0.15 CPUs busy)
+  --max-other-cpus X redo a run when other processes used more than X CPUs while either side
+                     was measured, at most --runs redos in all (default: off)
   --note TEXT        free text stored with the results (e.g. what else ran on the machine)
   -h, --help         this text
 ";
@@ -45,6 +48,8 @@ struct Options {
     limit_only: bool,
     out: PathBuf,
     note: String,
+    wait_idle: u64,
+    max_other_cpus: Option<f64>,
 }
 
 const WORKERS: u16 = 1;
@@ -74,6 +79,8 @@ fn parse_args() -> Result<Options, String> {
             .join("results")
             .join("latest.json"),
         note: String::new(),
+        wait_idle: 0,
+        max_other_cpus: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -101,6 +108,10 @@ fn parse_args() -> Result<Options, String> {
             "--limit-only" => o.limit_only = true,
             "--out" => o.out = PathBuf::from(value("--out")?),
             "--note" => o.note = value("--note")?,
+            "--max-other-cpus" => {
+                o.max_other_cpus = Some(number("--max-other-cpus", value("--max-other-cpus")?)?)
+            }
+            "--wait-idle" => o.wait_idle = number("--wait-idle", value("--wait-idle")?)?,
             "-h" | "--help" => {
                 print!("{USAGE}");
                 std::process::exit(0);
@@ -157,10 +168,30 @@ fn vdevs(pcap: &Path) -> Vec<String> {
 
 struct LimitRun {
     result: testpmd::TestpmdResult,
-    other_cpus: Option<f64>,
+    cpu: Option<CpuWindow>,
+}
+
+/// With `--wait-idle`, waits for the machine to be idle before a side is started.
+fn wait_idle(ctx: &Ctx) {
+    if ctx.opts.wait_idle == 0 {
+        return;
+    }
+    let (load, idle) = egress_perf::sys::wait_idle(
+        0.15,
+        Duration::from_secs(3),
+        Duration::from_secs(ctx.opts.wait_idle),
+        &|| ctx.stop.is_set(),
+    );
+    if !idle {
+        eprintln!(
+            "bench: machine still busy ({load:.2} CPUs) after {} s; measuring anyway",
+            ctx.opts.wait_idle
+        );
+    }
 }
 
 fn run_testpmd(ctx: &Ctx) -> Result<LimitRun, String> {
+    wait_idle(ctx);
     let prefix = format!("bench-tp-{}-{}", std::process::id(), ctx.seq);
     let _runtime = DpdkPrefix(prefix.clone());
     let args = testpmd::args(&eal(&prefix), &ctx.vdevs, WORKERS);
@@ -170,7 +201,7 @@ fn run_testpmd(ctx: &Ctx) -> Result<LimitRun, String> {
     p.check_running()?;
     let cpu = ForeignCpu::start(p.pid());
     ctx.stop.sleep(Duration::from_secs(ctx.opts.seconds))?;
-    let other_cpus = cpu.and_then(ForeignCpu::stop);
+    let cpu = cpu.and_then(ForeignCpu::stop);
     p.interrupt()?;
     let f = p.finish(Duration::from_secs(20))?;
     if f.killed || !f.status.success() {
@@ -191,7 +222,7 @@ fn run_testpmd(ctx: &Ctx) -> Result<LimitRun, String> {
             tail(&f.stdout, 40)
         )
     })?;
-    Ok(LimitRun { result, other_cpus })
+    Ok(LimitRun { result, cpu })
 }
 
 struct VnfRun {
@@ -203,10 +234,11 @@ struct VnfRun {
     /// Whole run: from the final statistics (forwarding start to SIGINT).
     mpps_whole_run: f64,
     cycles_per_packet_whole_run: f64,
-    other_cpus: Option<f64>,
+    cpu: Option<CpuWindow>,
 }
 
 fn run_vnf(ctx: &Ctx) -> Result<VnfRun, String> {
+    wait_idle(ctx);
     let prefix = format!("bench-vnf-{}-{}", std::process::id(), ctx.seq);
     let _runtime = DpdkPrefix(prefix.clone());
     let socket = ctx.dir.join("control.sock");
@@ -236,7 +268,7 @@ fn run_vnf(ctx: &Ctx) -> Result<VnfRun, String> {
     let cpu = ForeignCpu::start(p.pid());
     ctx.stop.sleep(Duration::from_secs(ctx.opts.seconds))?;
     let last = snap()?;
-    let other_cpus = cpu.and_then(ForeignCpu::stop);
+    let cpu = cpu.and_then(ForeignCpu::stop);
     p.check_running().map_err(|e| format!("{cmdline}: {e}"))?;
     let (mpps, cycles_per_packet) =
         control::window(&first, &last).map_err(|e| format!("{cmdline}: {e}"))?;
@@ -283,7 +315,7 @@ fn run_vnf(ctx: &Ctx) -> Result<VnfRun, String> {
         window_seconds,
         mpps_whole_run,
         cycles_per_packet_whole_run,
-        other_cpus,
+        cpu,
     })
 }
 
@@ -327,14 +359,16 @@ fn measure_path(
         .map_err(|e| format!("write {}: {e}", pcap_path.display()))?;
     let vdevs = vdevs(&pcap_path);
     let mut runs = Vec::new();
-    for r in 0..opts.runs {
+    let mut redone = 0;
+    let mut r = 0;
+    while r < opts.runs {
         let ctx = Ctx {
             opts,
             path,
             dir,
             vdevs: vdevs.clone(),
             stop,
-            seq: r as u32,
+            seq: (r + redone) as u32,
         };
         let limit_first = r % 2 == 0 || opts.limit_only;
         let (limit, v) = if limit_first {
@@ -369,8 +403,10 @@ fn measure_path(
                     vnf_rx_missed: p11.counter("rx_missed")?,
                     vnf_rx_nombuf: p11.counter("rx_nombuf")?,
                     limit_samples_pps: lim.samples.clone(),
-                    other_cpus_vnf: v.other_cpus,
-                    other_cpus_limit: limit.other_cpus,
+                    other_cpus_vnf: v.cpu.map(|c| c.other_cpus),
+                    other_cpus_limit: limit.cpu.map(|c| c.other_cpus),
+                    cpu_share_vnf: v.cpu.map(|c| c.forwarder_share),
+                    cpu_share_limit: limit.cpu.map(|c| c.forwarder_share),
                     first: if limit_first { "testpmd" } else { "egress-vnf" },
                 }
             }
@@ -391,24 +427,27 @@ fn measure_path(
                 vnf_rx_nombuf: 0,
                 limit_samples_pps: lim.samples.clone(),
                 other_cpus_vnf: None,
-                other_cpus_limit: limit.other_cpus,
+                other_cpus_limit: limit.cpu.map(|c| c.other_cpus),
+                cpu_share_vnf: None,
+                cpu_share_limit: limit.cpu.map(|c| c.forwarder_share),
                 first: "testpmd",
             },
         };
         let fmt_other = |o: Option<f64>| o.map_or_else(|| "?".into(), |o| format!("{o:.2}"));
         let vnf_part = if v.is_some() {
             format!(
-                "egress-vnf {:.2} Mpps ({:.1} cyc/pkt, other CPUs {}) | ratio {:.3}",
+                "egress-vnf {:.2} Mpps ({:.1} cyc/pkt, other CPUs {}, forwarder CPU {}) | ratio {:.3}",
                 run.vnf_mpps,
                 run.vnf_cycles_per_packet,
                 fmt_other(run.other_cpus_vnf),
+                fmt_other(run.cpu_share_vnf),
                 run.ratio
             )
         } else {
             "egress-vnf not run".into()
         };
         eprintln!(
-            "bench: {} run {}/{}: testpmd {:.2} Mpps ({} cyc/pkt, other CPUs {}) | {vnf_part}",
+            "bench: {} run {}/{}: testpmd {:.2} Mpps ({} cyc/pkt, other CPUs {}, forwarder CPU {}) | {vnf_part}",
             path.name,
             r + 1,
             opts.runs,
@@ -416,8 +455,24 @@ fn measure_path(
             run.limit_cycles_per_packet
                 .map_or_else(|| "?".into(), |c| format!("{c:.1}")),
             fmt_other(run.other_cpus_limit),
+            fmt_other(run.cpu_share_limit),
         );
+        let other = [run.other_cpus_limit, run.other_cpus_vnf]
+            .into_iter()
+            .flatten()
+            .fold(0.0f64, f64::max);
+        if let Some(max) = opts.max_other_cpus {
+            if other > max && redone < opts.runs {
+                redone += 1;
+                eprintln!(
+                    "bench: other processes used {other:.2} CPUs (> {max}); run {} again",
+                    r + 1
+                );
+                continue;
+            }
+        }
         runs.push(run);
+        r += 1;
     }
     let settings = Settings {
         runs: opts.runs,
