@@ -54,6 +54,90 @@ drop_reasons! {
     TxQueueFull => "tx_queue_full",
         "the output queue was full: the port cannot send as fast as packets arrive";
     // ---- net ----
+    /// Shorter than an Ethernet header, or than its 802.1Q tag(s).
+    L2Truncated => "l2_truncated",
+        "frame shorter than its Ethernet header or 802.1Q tag, or with a tag stack the VNF does not parse";
+    /// The (port, 802.1Q tag) pair is not a configured VLAN.
+    UnknownVlan => "unknown_vlan",
+        "the (port, 802.1Q tag) pair of the frame matches no configured VLAN";
+    /// Unicast frame to a MAC address that is not the port's (promiscuous ports see them).
+    L2OtherHost => "l2_other_host",
+        "unicast frame addressed to another MAC address than the port's";
+    /// Not IPv4, IPv6 or ARP.
+    UnsupportedEthertype => "unsupported_ethertype",
+        "EtherType other than IPv4, IPv6 and ARP";
+    /// ARP packet truncated or not Ethernet/IPv4.
+    ArpMalformed => "arp_malformed",
+        "ARP packet truncated, or not for Ethernet and IPv4";
+    /// ARP for an address that is not ours (requests for other hosts, replies to others).
+    ArpNotForUs => "arp_not_for_us",
+        "ARP packet whose target is not an address of this VNF on that VLAN (answered or learned only for our addresses)";
+    /// IPv4 header shorter than 20 bytes, or options past the frame.
+    Ipv4Truncated => "ipv4_truncated",
+        "IPv4 header truncated (frame shorter than 20 bytes or than IHL*4)";
+    /// IPv4 version field is not 4.
+    Ipv4BadVersion => "ipv4_bad_version",
+        "IPv4 EtherType but the version field is not 4";
+    /// IHL < 5.
+    Ipv4BadHeaderLen => "ipv4_bad_header_len",
+        "IPv4 header length (IHL) below 5 words";
+    /// Total length below the header or past the frame.
+    Ipv4BadLength => "ipv4_bad_length",
+        "IPv4 total length smaller than the header or larger than the frame";
+    /// Header checksum does not verify.
+    Ipv4BadChecksum => "ipv4_bad_checksum",
+        "IPv4 header checksum does not verify";
+    /// IPv6 header shorter than 40 bytes.
+    Ipv6Truncated => "ipv6_truncated",
+        "IPv6 header truncated (frame shorter than 40 bytes after L2)";
+    /// IPv6 version field is not 6.
+    Ipv6BadVersion => "ipv6_bad_version",
+        "IPv6 EtherType but the version field is not 6";
+    /// Payload length past the frame.
+    Ipv6BadLength => "ipv6_bad_length",
+        "IPv6 payload length larger than the frame";
+    /// ICMP/ICMPv6 message to us shorter than its type requires, or extension headers that do not parse.
+    IcmpTruncated => "icmp_truncated",
+        "ICMP/ICMPv6 message for the VNF truncated (or IPv6 extension headers that do not parse)";
+    /// ICMP/ICMPv6 checksum of a message to us does not verify.
+    IcmpBadChecksum => "icmp_bad_checksum",
+        "ICMP/ICMPv6 checksum of a message for the VNF does not verify";
+    /// ICMP/ICMPv6 message to us that the VNF does not answer (echo replies, RS/RA, errors).
+    IcmpNotHandled => "icmp_not_handled",
+        "ICMP/ICMPv6 message for the VNF that it does not answer (echo reply, router solicitation or advertisement, error)";
+    /// Neighbor Discovery message failing RFC 4861 section 7.1 validation.
+    NdpInvalid => "ndp_invalid",
+        "Neighbor Discovery message that fails RFC 4861 7.1 checks (hop limit not 255, code, length, options)";
+    /// Neighbor Solicitation for an address that is not ours.
+    NdpNotForUs => "ndp_not_for_us",
+        "Neighbor Solicitation or Advertisement about an address that is not ours";
+    /// Multicast/broadcast destination the VNF neither handles nor routes.
+    MulticastDst => "multicast_dst",
+        "multicast or broadcast destination that the VNF does not handle (MLD, mDNS, router advertisements ...)";
+    /// Source address that is never valid (multicast, broadcast, loopback, unspecified).
+    MartianSrc => "martian_src",
+        "source address that cannot be a host (multicast, broadcast, loopback or unspecified)";
+    /// TTL / hop limit would expire on forwarding.
+    TtlExceeded => "ttl_exceeded",
+        "TTL or hop limit would reach 0 on forwarding (ICMP Time Exceeded sent unless rate-limited or in reply to an ICMP error)";
+    /// No route to the destination.
+    NoRoute => "no_route",
+        "no connected or static route to the destination";
+    /// Larger than the output VLAN's MTU (the VNF does not fragment).
+    MtuExceeded => "mtu_exceeded",
+        "packet larger than the MTU of the output VLAN (the VNF does not fragment)";
+    /// No headroom to add the Ethernet/802.1Q header.
+    NoHeadroom => "no_headroom",
+        "no room in front of the packet for its Ethernet and 802.1Q headers";
+    /// The neighbour's pending queue was full.
+    NeighQueueFull => "neigh_queue_full",
+        "the next hop is being resolved and its small pending queue was full";
+    /// The neighbour did not answer in time.
+    NeighTimeout => "neigh_timeout",
+        "the next hop did not answer ARP/Neighbor Solicitation in time: the packets waiting for it were dropped";
+    /// No free neighbour entry for a new next hop.
+    NeighTableFull => "neigh_table_full",
+        "no free entry in the neighbour table for a new next hop";
     // ---- nat ----
     // ---- xlat ----
     /// IPv4/IPv6 header that fails the length/version checks of a translation.
