@@ -188,6 +188,19 @@ fn run_with_eal(args: &Args, cfg: &VnfConfig, file: &str) -> Result<(), Fail> {
         );
     }
 
+    // Metrics endpoint: bound before the workers start, so a failure leaves nothing running.
+    let metrics_on = cfg.control.metrics_listen != "off";
+    if metrics_on {
+        let addr: std::net::SocketAddr = cfg.control.metrics_listen.parse().map_err(|_| {
+            Fail::Usage(format!(
+                "metrics listen address `{}` is not ADDR:PORT",
+                cfg.control.metrics_listen
+            ))
+        })?;
+        egress_vnf::slowpath::metrics::install(addr)?;
+        log::info!("metrics at http://{addr}/metrics");
+    }
+
     // Workers.
     let stop = Arc::new(AtomicBool::new(false));
     let hz = rte::tsc_hz();
@@ -252,12 +265,19 @@ fn run_with_eal(args: &Args, cfg: &VnfConfig, file: &str) -> Result<(), Fail> {
         let _ = c;
         log::info!("control socket {}", cfg.control.socket);
     }
-    if cfg.control.metrics_listen != "off" {
-        log::warn!(
-            "metrics endpoint {} is not served by this build",
-            cfg.control.metrics_listen
-        );
-    }
+    let metrics_thread = if metrics_on {
+        let (state, stop_pub) = (state.clone(), shutdown.clone());
+        Some(
+            std::thread::Builder::new()
+                .name("metrics".into())
+                .spawn(move || {
+                    egress_vnf::slowpath::metrics::Publisher::default().run(state, stop_pub)
+                })
+                .context("starting the metrics thread")?,
+        )
+    } else {
+        None
+    };
     if args.interactive {
         let (state, quit) = (state.clone(), shutdown.clone());
         let _ = std::thread::Builder::new()
@@ -279,6 +299,9 @@ fn run_with_eal(args: &Args, cfg: &VnfConfig, file: &str) -> Result<(), Fail> {
     }
     let elapsed = started.elapsed().as_secs_f64();
     if let Some(Ok(h)) = server {
+        let _ = h.join();
+    }
+    if let Some(h) = metrics_thread {
         let _ = h.join();
     }
     drop(control);

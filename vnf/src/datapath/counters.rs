@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 /// One worker's counters, on their own cache lines.
 #[repr(align(64))]
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct WorkerCounters {
     pub rx_packets: AtomicU64,
     pub tx_packets: AtomicU64,
@@ -20,6 +20,20 @@ pub struct WorkerCounters {
     /// Loop iterations.
     pub loops: AtomicU64,
     pub drops: [AtomicU64; DropReason::COUNT],
+}
+
+impl Default for WorkerCounters {
+    fn default() -> Self {
+        WorkerCounters {
+            rx_packets: AtomicU64::new(0),
+            tx_packets: AtomicU64::new(0),
+            tx_dropped: AtomicU64::new(0),
+            busy_cycles: AtomicU64::new(0),
+            total_cycles: AtomicU64::new(0),
+            loops: AtomicU64::new(0),
+            drops: std::array::from_fn(|_| AtomicU64::new(0)),
+        }
+    }
 }
 
 /// A plain copy of a worker's counters.

@@ -3,6 +3,7 @@
 
 pub mod commands;
 pub mod control;
+pub mod metrics;
 pub mod stats;
 
 pub use commands::{Reply, Request, State};
