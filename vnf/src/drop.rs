@@ -205,3 +205,19 @@ mod tests {
         assert_eq!(DropReason::COUNT, DropReason::ALL.len());
     }
 }
+    /// A UDP/53 packet that is not a DNS message we can answer (fragment, too short, a response
+    /// from a pod, an upstream reply that does not parse).
+    DnsMalformed => "dns_malformed",
+        "a DNS packet could not be parsed (fragment, shorter than a header, or not a query/response)";
+    /// The UDP checksum of a DNS query or reply is wrong.
+    DnsBadChecksum => "dns_bad_checksum",
+        "the UDP checksum of a DNS query or upstream reply does not verify";
+    /// The pod exceeded `dnsRateLimit`.
+    DnsRateLimited => "dns_rate_limited",
+        "the pod sent more DNS queries per second than dnsRateLimit allows";
+    /// An upstream reply matched no outstanding query (server, port, ID and question; RFC 5452).
+    DnsSpoofedReply => "dns_spoofed_reply",
+        "a DNS reply to a query port matched no outstanding query (server, port, ID or question)";
+    /// A DNS packet could not be written or queued (no frame, no room, output full).
+    DnsEmitFailed => "dns_emit_failed",
+        "a DNS answer or upstream query could not be built or queued (no buffer or no room)";

@@ -1,0 +1,301 @@
+//! The answer cache: bounded entries and bytes, LRU eviction, TTLs honoured.
+//!
+//! Keyed by [`QKey`] (lowercased name, type, class, DO, CD). Each entry holds a [`Template`]:
+//! the sanitized answer (only the answer chain, and the SOA for negative answers, RFC 2308)
+//! encoded once, served by patching ID, case and TTLs. An entry expires when its smallest TTL
+//! runs out; the served TTLs are decremented by the seconds spent in the cache.
+//!
+//! Memory: the entry slab and the index are allocated at start for `capacity` entries. An
+//! entry's byte buffers are allocated the first time the slot is used and reused afterwards
+//! (a bigger answer may grow them); the sum of their capacities is kept under `max_bytes` by
+//! evicting least-recently-used entries.
+
+use std::collections::HashMap;
+
+use super::message::{QKey, Template};
+
+const NIL: u32 = u32::MAX;
+
+#[derive(Debug, Default)]
+struct Entry {
+    key: Option<QKey>,
+    tpl: Template,
+    stored_at: u64,
+    expires: u64,
+    prev: u32,
+    next: u32,
+}
+
+/// The DNS answer cache of one worker.
+#[derive(Debug)]
+pub struct Cache {
+    index: HashMap<QKey, u32>,
+    entries: Vec<Entry>,
+    free: Vec<u32>,
+    head: u32,
+    tail: u32,
+    bytes: usize,
+    max_bytes: usize,
+}
+
+/// One cached answer, for `show dns cache`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CacheItem {
+    pub key: QKey,
+    /// Seconds left.
+    pub ttl_left: u64,
+    /// Bytes held.
+    pub bytes: usize,
+}
+
+impl Cache {
+    /// A cache of at most `capacity` entries and `max_bytes` bytes of answers.
+    pub fn new(capacity: usize, max_bytes: usize) -> Cache {
+        let capacity = capacity.clamp(1, NIL as usize - 1);
+        let mut entries = Vec::with_capacity(capacity);
+        entries.resize_with(capacity, Entry::default);
+        Cache {
+            index: HashMap::with_capacity(capacity),
+            entries,
+            free: (0..capacity as u32).rev().collect(),
+            head: NIL,
+            tail: NIL,
+            bytes: 0,
+            max_bytes,
+        }
+    }
+
+    /// Entries held.
+    pub fn len(&self) -> usize {
+        self.index.len()
+    }
+
+    /// Whether the cache is empty.
+    pub fn is_empty(&self) -> bool {
+        self.index.is_empty()
+    }
+
+    /// Bytes held by the answers.
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// The answer for `key` and the seconds it has spent in the cache; an expired entry is
+    /// removed. A hit becomes the most recently used entry.
+    pub fn get(&mut self, key: &QKey, now: u64) -> Option<(&Template, u32)> {
+        let i = *self.index.get(key)?;
+        let e = self.entries.get(i as usize)?;
+        if now >= e.expires {
+            self.remove_slot(i);
+            return None;
+        }
+        let elapsed = u32::try_from(now.saturating_sub(e.stored_at) / 1000).unwrap_or(u32::MAX);
+        self.unlink(i);
+        self.push_front(i);
+        let e = self.entries.get(i as usize)?;
+        Some((&e.tpl, elapsed))
+    }
+
+    /// Stores `tpl` for `key` for `ttl` seconds (replacing an older answer), evicting the least
+    /// recently used entries to stay within the entry and byte bounds.
+    pub fn insert(&mut self, key: &QKey, tpl: &Template, ttl: u32, now: u64) {
+        if ttl == 0 || tpl.wire.len() + 2 * tpl.ttl_offsets.len() > self.max_bytes {
+            return;
+        }
+        if let Some(&i) = self.index.get(key) {
+            self.remove_slot(i);
+        }
+        let slot = match self.free.pop() {
+            Some(s) => s,
+            None => {
+                let lru = self.tail;
+                if lru == NIL {
+                    return;
+                }
+                self.remove_slot(lru);
+                match self.free.pop() {
+                    Some(s) => s,
+                    None => return,
+                }
+            }
+        };
+        let Some(e) = self.entries.get_mut(slot as usize) else {
+            return;
+        };
+        let before = e.tpl.bytes();
+        e.tpl.wire.clone_from(&tpl.wire);
+        e.tpl.ttl_offsets.clone_from(&tpl.ttl_offsets);
+        e.tpl.question_end = tpl.question_end;
+        e.tpl.raw = tpl.raw;
+        let after = e.tpl.bytes();
+        e.key = Some(key.clone());
+        e.stored_at = now;
+        e.expires = now.saturating_add(u64::from(ttl) * 1000);
+        self.bytes = self.bytes - before + after;
+        self.index.insert(key.clone(), slot);
+        self.push_front(slot);
+        while self.bytes > self.max_bytes && self.tail != slot && self.tail != NIL {
+            let t = self.tail;
+            self.remove_slot(t);
+            // A freed slot keeps its buffers for reuse; release them when over the bound.
+            if let Some(e) = self.entries.get_mut(t as usize) {
+                self.bytes -= e.tpl.bytes();
+                e.tpl = Template::default();
+            }
+        }
+    }
+
+    /// Removes every entry (configuration change).
+    pub fn clear(&mut self) {
+        while self.head != NIL {
+            let h = self.head;
+            self.remove_slot(h);
+        }
+    }
+
+    /// The entries, most recently used first (slow path: allocates).
+    pub fn items(&self, now: u64) -> Vec<CacheItem> {
+        let mut out = Vec::with_capacity(self.len());
+        let mut i = self.head;
+        while let Some(e) = self.entries.get(i as usize) {
+            if let Some(k) = &e.key {
+                out.push(CacheItem {
+                    key: k.clone(),
+                    ttl_left: e.expires.saturating_sub(now) / 1000,
+                    bytes: e.tpl.bytes(),
+                });
+            }
+            i = e.next;
+        }
+        out
+    }
+
+    fn remove_slot(&mut self, i: u32) {
+        let Some(e) = self.entries.get_mut(i as usize) else {
+            return;
+        };
+        let Some(k) = e.key.take() else { return };
+        self.index.remove(&k);
+        self.unlink(i);
+        self.free.push(i);
+    }
+
+    fn unlink(&mut self, i: u32) {
+        let (prev, next) = match self.entries.get(i as usize) {
+            Some(e) => (e.prev, e.next),
+            None => return,
+        };
+        match self.entries.get_mut(prev as usize) {
+            Some(p) => p.next = next,
+            None => self.head = next,
+        }
+        match self.entries.get_mut(next as usize) {
+            Some(n) => n.prev = prev,
+            None => self.tail = prev,
+        }
+        if let Some(e) = self.entries.get_mut(i as usize) {
+            e.prev = NIL;
+            e.next = NIL;
+        }
+    }
+
+    fn push_front(&mut self, i: u32) {
+        let old = self.head;
+        if let Some(e) = self.entries.get_mut(i as usize) {
+            e.prev = NIL;
+            e.next = old;
+        }
+        match self.entries.get_mut(old as usize) {
+            Some(h) => h.prev = i,
+            None => self.tail = i,
+        }
+        self.head = i;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::message::tests::{a, key};
+    use super::*;
+    use hickory_proto::op::{Message, OpCode};
+    use hickory_proto::rr::RecordType;
+
+    fn tpl(n: &str, ttl: u32) -> Template {
+        let k = key(n, RecordType::A);
+        let mut m = Message::response(0, OpCode::Query);
+        m.add_query(k.query());
+        m.add_answer(a(n, ttl, "192.0.2.1"));
+        let mut t = Template::default();
+        assert!(t.fill(&m));
+        t
+    }
+
+    #[test]
+    fn ttl_expiry_and_elapsed_seconds() {
+        let mut c = Cache::new(4, 1 << 20);
+        let k = key("a.example.", RecordType::A);
+        c.insert(&k, &tpl("a.example.", 10), 10, 1_000);
+        assert_eq!(c.get(&k, 4_500).map(|(_, e)| e), Some(3));
+        assert!(c.get(&k, 11_000).is_none(), "expired at stored + ttl");
+        assert!(c.is_empty());
+    }
+
+    #[test]
+    fn lookup_is_case_insensitive_and_respects_do_cd() {
+        let mut c = Cache::new(4, 1 << 20);
+        c.insert(
+            &key("A.Example.", RecordType::A),
+            &tpl("a.example.", 60),
+            60,
+            0,
+        );
+        assert!(c.get(&key("a.EXAMPLE.", RecordType::A), 1).is_some());
+        let mut k = key("a.example.", RecordType::A);
+        k.dnssec_ok = true;
+        assert!(c.get(&k, 1).is_none());
+        k.dnssec_ok = false;
+        k.checking_disabled = true;
+        assert!(c.get(&k, 1).is_none());
+        assert!(c.get(&key("a.example.", RecordType::AAAA), 1).is_none());
+    }
+
+    #[test]
+    fn lru_eviction_by_entries() {
+        let mut c = Cache::new(2, 1 << 20);
+        let (k1, k2, k3) = (
+            key("1.example.", RecordType::A),
+            key("2.example.", RecordType::A),
+            key("3.example.", RecordType::A),
+        );
+        c.insert(&k1, &tpl("1.example.", 60), 60, 0);
+        c.insert(&k2, &tpl("2.example.", 60), 60, 0);
+        assert!(c.get(&k1, 1).is_some()); // k2 is now least recently used
+        c.insert(&k3, &tpl("3.example.", 60), 60, 2);
+        assert_eq!(c.len(), 2);
+        assert!(c.get(&k2, 3).is_none());
+        assert!(c.get(&k1, 3).is_some() && c.get(&k3, 3).is_some());
+    }
+
+    #[test]
+    fn lru_eviction_by_bytes() {
+        let mut one = Cache::new(1, 1 << 20);
+        one.insert(
+            &key("1.example.", RecordType::A),
+            &tpl("1.example.", 60),
+            60,
+            0,
+        );
+        let per = one.bytes();
+        let mut c = Cache::new(100, per * 3);
+        for i in 0..10 {
+            let n = format!("{i}.example.");
+            c.insert(&key(&n, RecordType::A), &tpl(&n, 60), 60, 0);
+            assert!(c.bytes() <= per * 3);
+        }
+        assert!(c.len() <= 3);
+        assert!(c.get(&key("9.example.", RecordType::A), 1).is_some());
+        c.clear();
+        assert!(c.is_empty());
+        assert_eq!(c.items(0).len(), 0);
+    }
+}

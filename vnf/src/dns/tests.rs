@@ -1,0 +1,1866 @@
+//! Stage-level tests: packets in, packets out, messages built and read with hickory-proto.
+//! One test per DNS46 seed sentence (`seed_*`) and per RFC 6147 rule (`rfc6147_*`).
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+
+use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query, ResponseCode};
+use hickory_proto::rr::{RData, Record, RecordType};
+use proptest::prelude::*;
+
+use super::message::encode;
+use super::message::tests::{a, aaaa, cname, name, soa};
+use super::packet::{parse_udp, udp_checksum_ok, write_udp, UdpMeta};
+use super::*;
+use crate::action::TestEnv;
+use crate::frame::VecFrame;
+
+const POD4: Ipv4Addr = Ipv4Addr::new(10, 1, 0, 5);
+const RESOLVER4: Ipv4Addr = Ipv4Addr::new(10, 96, 0, 10);
+const SELF4: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 254);
+const SERVER_A: &str = "198.51.100.53:53";
+const SERVER_B: &str = "198.51.100.54:53";
+const SERVER_CORP: &str = "203.0.113.53:5353";
+
+fn pod6() -> Ipv6Addr {
+    "fd00:1::5".parse().unwrap()
+}
+fn resolver6() -> Ipv6Addr {
+    "fd00:96::10".parse().unwrap()
+}
+fn self6() -> Ipv6Addr {
+    "2001:db8:ffff::254".parse().unwrap()
+}
+
+/// A mapping table stand-in: `pending` makes every new IPv6 wait for `complete()`.
+#[derive(Default)]
+struct FakeMap {
+    map: HashMap<Ipv6Addr, Ipv4Addr>,
+    next: u8,
+    slice: u8,
+    pending: bool,
+    waiting: Vec<Ipv6Addr>,
+    unavailable: bool,
+}
+
+impl FakeMap {
+    fn new() -> FakeMap {
+        FakeMap {
+            slice: 8,
+            ..Default::default()
+        }
+    }
+    fn complete(&mut self) {
+        self.pending = false;
+    }
+}
+
+impl Mapper46 for FakeMap {
+    fn map_v6(&mut self, v6: Ipv6Addr, _now: u64) -> Map46 {
+        if self.unavailable {
+            return Map46::Unavailable;
+        }
+        if let Some(v4) = self.map.get(&v6) {
+            return Map46::Mapped {
+                v4: *v4,
+                created: false,
+            };
+        }
+        if self.pending {
+            self.waiting.push(v6);
+            return Map46::Pending;
+        }
+        if self.next >= self.slice {
+            return Map46::Exhausted;
+        }
+        let v4 = Ipv4Addr::new(100, 64, 0, 10 + self.next);
+        self.next += 1;
+        self.map.insert(v6, v4);
+        Map46::Mapped { v4, created: true }
+    }
+}
+
+fn settings() -> DnsSettings {
+    DnsSettings {
+        self_v4: Some(SELF4),
+        self_v6: Some(self6()),
+        query_ports: (61440, 61500),
+        zones: vec![
+            Zone {
+                name: name("."),
+                servers: vec![SERVER_A.parse().unwrap(), SERVER_B.parse().unwrap()],
+            },
+            Zone {
+                name: name("corp.example."),
+                servers: vec![SERVER_CORP.parse().unwrap()],
+            },
+        ],
+        cache_entries: 128,
+        cache_bytes: 1 << 20,
+        pending_capacity: 16,
+        upstream_timeout_ms: 1000,
+        rate_limit: 0,
+        rate_slots: 64,
+        dns46: Some(Dns46Settings {
+            max_ttl: 120,
+            sorry_ip: Some(Ipv4Addr::new(100, 64, 255, 254)),
+            mapping_timeout_ms: 1000,
+        }),
+        dns64: Some(Dns64Settings {
+            prefix: Prefix6 {
+                addr: "64:ff9b::".parse().unwrap(),
+                len: 96,
+            },
+            exclusions: vec![],
+        }),
+        debug_log: true,
+    }
+}
+
+struct H {
+    p: DnsProxy,
+    env: TestEnv,
+    map: FakeMap,
+    now: u64,
+}
+
+impl H {
+    fn new() -> H {
+        Self::with(settings())
+    }
+    fn with(s: DnsSettings) -> H {
+        H {
+            p: DnsProxy::new(s, [7; 32]),
+            env: TestEnv::default(),
+            map: FakeMap::new(),
+            now: 1_000_000,
+        }
+    }
+
+    fn pod_query(&mut self, q: &Message) -> Outcome<VecFrame> {
+        self.pod_query_from(IpAddr::V4(POD4), IpAddr::V4(RESOLVER4), q)
+    }
+
+    fn pod_query_from(&mut self, src: IpAddr, dst: IpAddr, q: &Message) -> Outcome<VecFrame> {
+        let mut buf = Vec::new();
+        assert!(encode(q, &mut buf));
+        let f = udp_frame(src, dst, 40000, 53, &buf);
+        self.p.from_pod(f, self.now, &mut self.env)
+    }
+
+    /// Takes the routed packets.
+    fn take(&mut self) -> Vec<(UdpMeta, Message)> {
+        self.env
+            .routed
+            .drain(..)
+            .map(|f| {
+                let m = parse_udp(f.data()).unwrap().unwrap();
+                assert!(udp_checksum_ok(f.data(), &m), "checksum of emitted packet");
+                let msg = Message::from_vec(&f.data()[m.payload()]).unwrap();
+                (m, msg)
+            })
+            .collect()
+    }
+
+    /// The one upstream query emitted since the last call.
+    fn upstream(&mut self) -> (UdpMeta, Message) {
+        let mut v = self.take();
+        assert_eq!(v.len(), 1, "one upstream query");
+        let (m, q) = v.remove(0);
+        assert_eq!(q.metadata.message_type, MessageType::Query);
+        (m, q)
+    }
+
+    /// Answers the upstream query `(m, q)` with `answers` / `authorities` / `rcode`.
+    fn answer(
+        &mut self,
+        m: &UdpMeta,
+        q: &Message,
+        rcode: ResponseCode,
+        answers: Vec<Record>,
+        authorities: Vec<Record>,
+    ) -> Outcome<VecFrame> {
+        let mut r = Message::response(q.metadata.id, OpCode::Query);
+        r.metadata.response_code = rcode;
+        r.metadata.recursion_available = true;
+        r.add_query(q.queries[0].clone());
+        r.answers = answers;
+        r.authorities = authorities;
+        self.deliver(m.dst, m.src, m.dport, m.sport, &r)
+    }
+
+    fn deliver(
+        &mut self,
+        server: IpAddr,
+        to: IpAddr,
+        sport: u16,
+        dport: u16,
+        r: &Message,
+    ) -> Outcome<VecFrame> {
+        let mut buf = Vec::new();
+        assert!(encode(r, &mut buf));
+        self.deliver_raw(server, to, sport, dport, &buf)
+    }
+
+    fn deliver_raw(
+        &mut self,
+        server: IpAddr,
+        to: IpAddr,
+        sport: u16,
+        dport: u16,
+        payload: &[u8],
+    ) -> Outcome<VecFrame> {
+        let f = udp_frame(server, to, sport, dport, payload);
+        self.p
+            .from_upstream(f, self.now, &mut self.env, &mut self.map)
+    }
+
+    /// The answer to the pod (one packet, checked to go back from the resolver address).
+    fn pod_answer(&mut self) -> Message {
+        let mut v = self.take();
+        assert_eq!(v.len(), 1, "one answer to the pod");
+        let (m, msg) = v.remove(0);
+        assert_eq!(m.dst, IpAddr::V4(POD4));
+        assert_eq!(m.src, IpAddr::V4(RESOLVER4));
+        assert_eq!((m.sport, m.dport), (53, 40000));
+        assert_eq!(msg.metadata.message_type, MessageType::Response);
+        msg
+    }
+
+    fn poll(&mut self) {
+        self.p.poll(self.now, &mut self.env, &mut self.map);
+    }
+}
+
+fn udp_frame(src: IpAddr, dst: IpAddr, sport: u16, dport: u16, payload: &[u8]) -> VecFrame {
+    let mut f = VecFrame::new(&[]);
+    write_udp(&mut f, src, dst, sport, dport, payload).unwrap();
+    f
+}
+
+fn query(id: u16, n: &str, t: RecordType) -> Message {
+    let mut m = Message::new(id, MessageType::Query, OpCode::Query);
+    m.metadata.recursion_desired = true;
+    m.add_query(Query::query(name(n), t));
+    m
+}
+
+fn query_edns(id: u16, n: &str, t: RecordType, dnssec_ok: bool, cd: bool) -> Message {
+    let mut m = query(id, n, t);
+    let mut e = Edns::new();
+    e.set_max_payload(1232);
+    e.set_dnssec_ok(dnssec_ok);
+    m.set_edns(e);
+    m.metadata.checking_disabled = cd;
+    m
+}
+
+fn a_addrs(m: &Message) -> Vec<Ipv4Addr> {
+    m.answers
+        .iter()
+        .filter_map(|r| match &r.data {
+            RData::A(x) => Some(x.0),
+            _ => None,
+        })
+        .collect()
+}
+
+fn aaaa_addrs(m: &Message) -> Vec<Ipv6Addr> {
+    m.answers
+        .iter()
+        .filter_map(|r| match &r.data {
+            RData::AAAA(x) => Some(x.0),
+            _ => None,
+        })
+        .collect()
+}
+
+fn ttl_of(m: &Message, t: RecordType) -> u32 {
+    m.answers
+        .iter()
+        .find(|r| r.record_type() == t)
+        .map(|r| r.ttl)
+        .unwrap()
+}
+
+// ---------------------------------------------------------------------------------------
+// Interception
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn intercepts_udp53_to_any_destination_and_answers_from_that_address() {
+    let mut h = H::new();
+    // Any destination: the pod's resolver address leads nowhere.
+    let dst = IpAddr::V4(Ipv4Addr::new(8, 8, 4, 4));
+    assert_eq!(
+        h.pod_query_from(
+            IpAddr::V4(POD4),
+            dst,
+            &query(1, "x.example.", RecordType::A)
+        )
+        .kind(),
+        "held"
+    );
+    let (m, q) = h.upstream();
+    h.answer(
+        &m,
+        &q,
+        ResponseCode::NoError,
+        vec![a("x.example.", 60, "192.0.2.7")],
+        vec![],
+    );
+    let v = h.take();
+    assert_eq!(
+        v[0].0.src, dst,
+        "the answer comes from the address the pod asked"
+    );
+    assert_eq!(v[0].0.dst, IpAddr::V4(POD4));
+    // Cached now: the reply is built in place.
+    let out = h.pod_query_from(
+        IpAddr::V4(POD4),
+        dst,
+        &query(2, "x.example.", RecordType::A),
+    );
+    let Outcome::Reply(f) = out else {
+        panic!("cache hit replies in place")
+    };
+    let m = parse_udp(f.data()).unwrap().unwrap();
+    assert!(udp_checksum_ok(f.data(), &m));
+    assert_eq!(
+        (m.src, m.dst, m.sport, m.dport),
+        (dst, IpAddr::V4(POD4), 53, 40000)
+    );
+    let c = h.p.counters();
+    assert_eq!(
+        (c.queries_v4, c.answers_v4, c.cache_hit, c.forwarded),
+        (2, 2, 1, 1)
+    );
+}
+
+#[test]
+fn intercepts_ipv6_pods_from_the_v6_self_ip() {
+    let mut h = H::new();
+    let q = query(3, "v6.example.", RecordType::AAAA);
+    assert_eq!(
+        h.pod_query_from(IpAddr::V6(pod6()), IpAddr::V6(resolver6()), &q)
+            .kind(),
+        "held"
+    );
+    let (m, uq) = h.upstream();
+    assert_eq!(
+        m.src,
+        IpAddr::V4(SELF4),
+        "IPv4 server: from the IPv4 self IP"
+    );
+    h.answer(
+        &m,
+        &uq,
+        ResponseCode::NoError,
+        vec![aaaa("v6.example.", 60, "2001:db8::7")],
+        vec![],
+    );
+    let (m, ans) = h.take().remove(0);
+    assert_eq!(
+        (m.src, m.dst),
+        (IpAddr::V6(resolver6()), IpAddr::V6(pod6()))
+    );
+    assert_eq!(ans.metadata.id, 3);
+    assert_eq!(h.p.counters().queries_v6, 1);
+    assert_eq!(h.p.counters().answers_v6, 1);
+}
+
+#[test]
+fn tcp53_and_other_udp_ports_pass() {
+    let mut h = H::new();
+    let f = udp_frame(IpAddr::V4(POD4), IpAddr::V4(RESOLVER4), 40000, 5353, b"x");
+    assert_eq!(h.p.from_pod(f, 0, &mut h.env).kind(), "pass");
+    // TCP/53: a TCP packet is not UDP: pass to the NAT.
+    let mut f = udp_frame(IpAddr::V4(POD4), IpAddr::V4(RESOLVER4), 40000, 53, b"x");
+    f.data_mut()[9] = 6;
+    let mut ip = crate::wire::Ipv4Packet::new_unchecked(f.data_mut());
+    ip.fill_checksum();
+    assert_eq!(h.p.from_pod(f, 0, &mut h.env).kind(), "pass");
+    // Upstream side: not our address/port: pass to the NAT.
+    let f = udp_frame(
+        SERVER_A.parse::<SocketAddr>().unwrap().ip(),
+        IpAddr::V4(SELF4),
+        53,
+        1024,
+        b"x",
+    );
+    assert_eq!(
+        h.p.from_upstream(f, 0, &mut h.env, &mut h.map).kind(),
+        "pass"
+    );
+}
+
+#[test]
+fn truncated_upstream_answer_is_passed_through() {
+    let mut h = H::new();
+    h.pod_query(&query(9, "big.example.", RecordType::TXT));
+    let (m, q) = h.upstream();
+    let mut r = Message::response(q.metadata.id, OpCode::Query);
+    r.metadata.truncation = true;
+    r.add_query(q.queries[0].clone());
+    assert_eq!(h.deliver(m.dst, m.src, m.dport, m.sport, &r).kind(), "held");
+    let ans = h.pod_answer();
+    assert!(
+        ans.metadata.truncation,
+        "TC kept: the client retries over TCP"
+    );
+    assert_eq!(ans.metadata.id, 9);
+    assert_eq!(h.p.counters().truncated, 1);
+    assert_eq!(
+        h.p.counters().cache_entries,
+        0,
+        "a truncated answer is not cached"
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// Forwarding (RFC 5452)
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn upstream_query_from_external_self_ip_with_random_id_and_port() {
+    let mut h = H::new();
+    let mut ids = std::collections::HashSet::new();
+    let mut ports = std::collections::HashSet::new();
+    for i in 0..16u16 {
+        h.pod_query(&query(100, &format!("n{i}.example."), RecordType::A));
+        let (m, q) = h.upstream();
+        assert_eq!(m.src, IpAddr::V4(SELF4));
+        assert_eq!(SocketAddr::new(m.dst, m.dport), SERVER_A.parse().unwrap());
+        assert!((61440..=61500).contains(&m.sport));
+        assert!(q.metadata.recursion_desired);
+        assert_eq!(q.edns.as_ref().map(|e| e.max_payload()), Some(1232));
+        ids.insert(q.metadata.id);
+        ports.insert(m.sport);
+    }
+    assert!(ids.len() >= 15, "IDs are random, not the pod's");
+    assert!(ports.len() >= 8, "source ports are random");
+}
+
+#[test]
+fn longest_suffix_forward_zone_wins() {
+    let mut h = H::new();
+    h.pod_query(&query(1, "host.CORP.example.", RecordType::A));
+    let (m, _) = h.upstream();
+    assert_eq!(
+        SocketAddr::new(m.dst, m.dport),
+        SERVER_CORP.parse().unwrap()
+    );
+    h.pod_query(&query(2, "example.", RecordType::A));
+    let (m, _) = h.upstream();
+    assert_eq!(SocketAddr::new(m.dst, m.dport), SERVER_A.parse().unwrap());
+    let s = settings();
+    assert_eq!(s.zone_for(&name("a.b.corp.example.")), Some(1));
+    assert_eq!(s.zone_for(&name("notcorp.example.")), Some(0));
+}
+
+#[test]
+fn no_forward_zone_gives_refused() {
+    let mut s = settings();
+    s.zones.remove(0);
+    let mut h = H::with(s);
+    let Outcome::Reply(f) = h.pod_query(&query(4, "www.example.", RecordType::A)) else {
+        panic!("refused in place")
+    };
+    let m = parse_udp(f.data()).unwrap().unwrap();
+    let msg = Message::from_vec(&f.data()[m.payload()]).unwrap();
+    assert_eq!(msg.metadata.response_code, ResponseCode::Refused);
+    assert_eq!(msg.metadata.id, 4);
+    assert_eq!(h.p.counters().refused, 1);
+}
+
+#[test]
+fn identical_outstanding_queries_are_merged() {
+    let mut h = H::new();
+    h.pod_query(&query(1, "same.example.", RecordType::A));
+    let (m, q) = h.upstream();
+    h.pod_query_from(
+        IpAddr::V4(Ipv4Addr::new(10, 1, 0, 6)),
+        IpAddr::V4(RESOLVER4),
+        &query(2, "SAME.example.", RecordType::A),
+    );
+    assert!(h.env.routed.is_empty(), "merged: no second upstream query");
+    h.answer(
+        &m,
+        &q,
+        ResponseCode::NoError,
+        vec![a("same.example.", 60, "192.0.2.1")],
+        vec![],
+    );
+    let v = h.take();
+    assert_eq!(v.len(), 2);
+    assert_eq!(v[0].1.metadata.id, 1);
+    assert_eq!(v[1].1.metadata.id, 2);
+    assert_eq!(
+        v[1].1.queries[0].name.to_ascii(),
+        "SAME.example.",
+        "each pod's case"
+    );
+    assert_eq!(v[1].0.dst, IpAddr::V4(Ipv4Addr::new(10, 1, 0, 6)));
+    assert_eq!(h.p.counters().merged, 1);
+}
+
+#[test]
+fn timeout_tries_next_name_server_then_servfail() {
+    let mut h = H::new();
+    h.pod_query(&query(5, "slow.example.", RecordType::A));
+    let (m1, q1) = h.upstream();
+    h.now += 999;
+    h.poll();
+    assert!(h.env.routed.is_empty());
+    h.now += 1;
+    h.poll();
+    let (m2, q2) = h.upstream();
+    assert_eq!(SocketAddr::new(m2.dst, m2.dport), SERVER_B.parse().unwrap());
+    assert!(q1.metadata.id != q2.metadata.id || m1.sport != m2.sport);
+    // The first server's late answer is no longer accepted.
+    let late = h.answer(
+        &m1,
+        &q1,
+        ResponseCode::NoError,
+        vec![a("slow.example.", 5, "192.0.2.1")],
+        vec![],
+    );
+    assert_eq!(late.drop_reason(), Some(DropReason::DnsSpoofedReply));
+    h.now += 1000;
+    h.poll();
+    let ans = h.pod_answer();
+    assert_eq!(ans.metadata.response_code, ResponseCode::ServFail);
+    assert_eq!(ans.metadata.id, 5);
+    let c = h.p.counters();
+    assert_eq!((c.upstream_timeouts, c.servfail, c.pending), (2, 1, 0));
+}
+
+#[test]
+fn servfail_from_upstream_tries_next_server() {
+    let mut h = H::new();
+    h.pod_query(&query(5, "flaky.example.", RecordType::A));
+    let (m, q) = h.upstream();
+    h.answer(&m, &q, ResponseCode::ServFail, vec![], vec![]);
+    let (m2, q2) = h.upstream();
+    assert_eq!(SocketAddr::new(m2.dst, m2.dport), SERVER_B.parse().unwrap());
+    h.answer(&m2, &q2, ResponseCode::ServFail, vec![], vec![]);
+    let ans = h.pod_answer();
+    assert_eq!(ans.metadata.response_code, ResponseCode::ServFail);
+    assert_eq!(h.p.counters().cache_entries, 0, "SERVFAIL is not cached");
+}
+
+#[test]
+fn pending_table_full_gives_servfail() {
+    let mut h = H::new();
+    for i in 0..16 {
+        assert_eq!(
+            h.pod_query(&query(i, &format!("p{i}.example."), RecordType::A))
+                .kind(),
+            "held"
+        );
+    }
+    let Outcome::Reply(f) = h.pod_query(&query(99, "one-more.example.", RecordType::A)) else {
+        panic!("SERVFAIL in place")
+    };
+    let m = parse_udp(f.data()).unwrap().unwrap();
+    let msg = Message::from_vec(&f.data()[m.payload()]).unwrap();
+    assert_eq!(msg.metadata.response_code, ResponseCode::ServFail);
+    assert_eq!(h.p.counters().pending_full, 1);
+    assert_eq!(h.p.counters().pending, 16);
+}
+
+// ---------------------------------------------------------------------------------------
+// Spoofing
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn replies_with_wrong_id_port_server_or_question_are_never_accepted() {
+    let mut h = H::new();
+    h.pod_query(&query(1, "target.example.", RecordType::A));
+    let (m, q) = h.upstream();
+    let id = q.metadata.id;
+    let poison = |id: u16, n: &str| {
+        let mut r = Message::response(id, OpCode::Query);
+        r.add_query(Query::query(name(n), RecordType::A));
+        r.add_answer(a(n, 86400, "6.6.6.6"));
+        r
+    };
+    let mut rng = StdRng::from_seed([3; 32]);
+    let mut tries = 0;
+    for _ in 0..2000 {
+        let r = rng.next_u32();
+        let (server, sport, dport, rid, qn) = match r % 4 {
+            // wrong ID
+            0 => (
+                m.dst,
+                m.dport,
+                m.sport,
+                id.wrapping_add(1 + (r >> 16) as u16 % 65535),
+                "target.example.",
+            ),
+            // wrong destination port (another of our ports)
+            1 => (
+                m.dst,
+                m.dport,
+                61440 + ((m.sport - 61440 + 1 + (r >> 8) as u16 % 60) % 61),
+                id,
+                "target.example.",
+            ),
+            // wrong server address or port
+            2 if r & 0x100 == 0 => (
+                IpAddr::V4(Ipv4Addr::new(198, 51, 100, 99)),
+                m.dport,
+                m.sport,
+                id,
+                "target.example.",
+            ),
+            2 => (m.dst, 5353, m.sport, id, "target.example."),
+            // wrong question
+            _ => (m.dst, m.dport, m.sport, id, "other.example."),
+        };
+        if dport == m.sport
+            && rid == id
+            && server == m.dst
+            && sport == m.dport
+            && qn == "target.example."
+        {
+            continue;
+        }
+        tries += 1;
+        let out = h.deliver(server, IpAddr::V4(SELF4), sport, dport, &poison(rid, qn));
+        assert_eq!(out.drop_reason(), Some(DropReason::DnsSpoofedReply));
+    }
+    assert!(h.env.routed.is_empty(), "nothing reached the pod");
+    assert_eq!(h.p.counters().spoofed_reply, tries);
+    // The genuine answer is still accepted afterwards.
+    h.answer(
+        &m,
+        &q,
+        ResponseCode::NoError,
+        vec![a("target.example.", 60, "192.0.2.10")],
+        vec![],
+    );
+    assert_eq!(a_addrs(&h.pod_answer()), vec![Ipv4Addr::new(192, 0, 2, 10)]);
+}
+
+#[test]
+fn reply_that_is_a_query_is_not_accepted() {
+    let mut h = H::new();
+    h.pod_query(&query(1, "q.example.", RecordType::A));
+    let (m, q) = h.upstream();
+    let mut r = q.clone();
+    r.metadata.message_type = MessageType::Query;
+    let out = h.deliver(m.dst, m.src, m.dport, m.sport, &r);
+    assert_eq!(out.drop_reason(), Some(DropReason::DnsSpoofedReply));
+}
+
+// ---------------------------------------------------------------------------------------
+// Cache
+// ---------------------------------------------------------------------------------------
+
+fn hit(h: &mut H, q: &Message) -> Message {
+    match h.pod_query(q) {
+        Outcome::Reply(f) => {
+            let m = parse_udp(f.data()).unwrap().unwrap();
+            Message::from_vec(&f.data()[m.payload()]).unwrap()
+        }
+        o => panic!("expected a cache hit, got {}", o.kind()),
+    }
+}
+
+#[test]
+fn cache_hit_patches_id_and_case_and_decrements_ttl() {
+    let mut h = H::new();
+    h.pod_query(&query(1, "c.example.", RecordType::A));
+    let (m, q) = h.upstream();
+    h.answer(
+        &m,
+        &q,
+        ResponseCode::NoError,
+        vec![a("c.example.", 300, "192.0.2.3")],
+        vec![],
+    );
+    h.take();
+    h.now += 100_500;
+    let ans = hit(&mut h, &query(0x4242, "C.Example.", RecordType::A));
+    assert_eq!(ans.metadata.id, 0x4242);
+    assert_eq!(ans.queries[0].name.to_ascii(), "C.Example.");
+    assert_eq!(ans.answers[0].ttl, 200);
+    assert!(ans.edns.is_none(), "no OPT for a client without EDNS");
+    let ans = hit(
+        &mut h,
+        &query_edns(7, "c.example.", RecordType::A, false, false),
+    );
+    assert!(ans.edns.is_some(), "OPT for an EDNS client");
+    h.now += 200_000;
+    assert_eq!(
+        h.pod_query(&query(8, "c.example.", RecordType::A)).kind(),
+        "held",
+        "expired"
+    );
+}
+
+#[test]
+fn cache_key_includes_do_and_cd_bits() {
+    let mut h = H::new();
+    h.pod_query(&query_edns(1, "k.example.", RecordType::A, true, false));
+    let (m, q) = h.upstream();
+    assert!(q.edns.as_ref().unwrap().flags().dnssec_ok, "DO forwarded");
+    h.answer(
+        &m,
+        &q,
+        ResponseCode::NoError,
+        vec![a("k.example.", 300, "192.0.2.3")],
+        vec![],
+    );
+    h.take();
+    assert_eq!(
+        h.pod_query(&query(2, "k.example.", RecordType::A)).kind(),
+        "held"
+    );
+    let (_, q2) = h.upstream();
+    assert!(!q2.metadata.checking_disabled);
+    h.pod_query(&query_edns(3, "k.example.", RecordType::A, true, true));
+    let (_, q3) = h.upstream();
+    assert!(q3.metadata.checking_disabled, "CD forwarded");
+    hit(
+        &mut h,
+        &query_edns(4, "k.example.", RecordType::A, true, false),
+    );
+}
+
+#[test]
+fn negative_answer_cached_for_soa_minimum_rfc2308() {
+    let mut h = H::new();
+    h.pod_query(&query(1, "nx.example.", RecordType::MX));
+    let (m, q) = h.upstream();
+    h.answer(
+        &m,
+        &q,
+        ResponseCode::NXDomain,
+        vec![],
+        vec![soa("example.", 3600, 30)],
+    );
+    let ans = h.pod_answer();
+    assert_eq!(ans.metadata.response_code, ResponseCode::NXDomain);
+    assert_eq!(
+        ans.authorities[0].ttl, 30,
+        "SOA TTL lowered to the negative TTL"
+    );
+    h.now += 29_000;
+    let ans = hit(&mut h, &query(2, "nx.example.", RecordType::MX));
+    assert_eq!(ans.metadata.response_code, ResponseCode::NXDomain);
+    assert_eq!(ans.authorities[0].ttl, 1);
+    h.now += 1_000;
+    assert_eq!(
+        h.pod_query(&query(3, "nx.example.", RecordType::MX)).kind(),
+        "held"
+    );
+    assert_eq!(h.p.counters().nxdomain, 2);
+}
+
+#[test]
+fn negative_answer_without_soa_is_not_cached() {
+    let mut h = H::new();
+    h.pod_query(&query(1, "nodata.example.", RecordType::MX));
+    let (m, q) = h.upstream();
+    h.answer(&m, &q, ResponseCode::NoError, vec![], vec![]);
+    h.take();
+    assert_eq!(
+        h.pod_query(&query(2, "nodata.example.", RecordType::MX))
+            .kind(),
+        "held"
+    );
+}
+
+#[test]
+fn only_the_answer_chain_is_cached_and_forwarded() {
+    let mut h = H::new();
+    h.pod_query(&query(1, "www.example.", RecordType::A));
+    let (m, q) = h.upstream();
+    let mut r = Message::response(q.metadata.id, OpCode::Query);
+    r.add_query(q.queries[0].clone());
+    r.add_answer(cname("www.example.", 300, "web.example."));
+    r.add_answer(a("web.example.", 300, "192.0.2.5"));
+    r.add_answer(a("bank.other.", 86400, "6.6.6.6"));
+    r.add_authority(Record::from_rdata(
+        name("other."),
+        86400,
+        RData::NS(hickory_proto::rr::rdata::NS(name("ns.evil."))),
+    ));
+    r.add_additional(a("ns.evil.", 86400, "6.6.6.7"));
+    h.deliver(m.dst, m.src, m.dport, m.sport, &r);
+    let ans = h.pod_answer();
+    assert_eq!(ans.answers.len(), 2);
+    assert!(ans.authorities.is_empty() && ans.additionals.is_empty());
+    assert_eq!(h.p.counters().cache_entries, 1);
+    assert_eq!(
+        h.pod_query(&query(2, "bank.other.", RecordType::A)).kind(),
+        "held"
+    );
+}
+
+#[test]
+fn zero_ttl_answers_are_not_cached() {
+    let mut h = H::new();
+    h.pod_query(&query(1, "z.example.", RecordType::A));
+    let (m, q) = h.upstream();
+    h.answer(
+        &m,
+        &q,
+        ResponseCode::NoError,
+        vec![a("z.example.", 0, "192.0.2.3")],
+        vec![],
+    );
+    h.take();
+    assert_eq!(h.p.counters().cache_entries, 0);
+}
+
+// ---------------------------------------------------------------------------------------
+// DNS46: the seed's rule, sentence by sentence
+// ---------------------------------------------------------------------------------------
+
+/// Pod asks A; upstream answers `a_answer`; if the proxy asks AAAA, upstream answers
+/// `aaaa_answer`. Returns the answer to the pod (None if held).
+fn dns46(
+    h: &mut H,
+    n: &str,
+    a_answer: (ResponseCode, Vec<Record>, Vec<Record>),
+    aaaa_answer: Option<(ResponseCode, Vec<Record>, Vec<Record>)>,
+) -> Option<Message> {
+    h.pod_query(&query(0x46, n, RecordType::A));
+    let (m, q) = h.upstream();
+    assert_eq!(q.queries[0].query_type, RecordType::A);
+    h.answer(&m, &q, a_answer.0, a_answer.1, a_answer.2);
+    if let Some((rc, an, au)) = aaaa_answer {
+        let (m, q) = h.upstream();
+        assert_eq!(
+            q.queries[0].query_type,
+            RecordType::AAAA,
+            "A empty: AAAA asked"
+        );
+        assert_eq!(q.queries[0].name, name(n));
+        h.answer(&m, &q, rc, an, au);
+    }
+    if h.env.routed.is_empty() {
+        None
+    } else {
+        Some(h.pod_answer())
+    }
+}
+
+#[test]
+fn seed_reply_with_only_a_record_returns_unchanged() {
+    let mut h = H::new();
+    let ans = dns46(
+        &mut h,
+        "v4only.example.",
+        (
+            ResponseCode::NoError,
+            vec![a("v4only.example.", 300, "192.0.2.44")],
+            vec![],
+        ),
+        None,
+    )
+    .unwrap();
+    assert_eq!(a_addrs(&ans), vec![Ipv4Addr::new(192, 0, 2, 44)]);
+    assert_eq!(ans.answers[0].ttl, 300);
+    assert_eq!(h.p.counters().synthesized46, 0);
+}
+
+#[test]
+fn seed_reply_with_a_and_aaaa_records_returns_unchanged() {
+    let mut h = H::new();
+    // An ANY-style answer holding both: only the A chain answers an A question, unchanged.
+    let ans = dns46(
+        &mut h,
+        "dual.example.",
+        (
+            ResponseCode::NoError,
+            vec![
+                a("dual.example.", 300, "192.0.2.45"),
+                aaaa("dual.example.", 300, "2001:db8::45"),
+            ],
+            vec![],
+        ),
+        None,
+    )
+    .unwrap();
+    assert_eq!(a_addrs(&ans), vec![Ipv4Addr::new(192, 0, 2, 45)]);
+    assert!(h.map.map.is_empty(), "no mapping for a name with A records");
+}
+
+#[test]
+fn seed_reply_with_only_aaaa_creates_a_db_entry_and_returns_a_plus_original_aaaa() {
+    let mut h = H::new();
+    let ans = dns46(
+        &mut h,
+        "v6only.example.",
+        (
+            ResponseCode::NoError,
+            vec![],
+            vec![soa("example.", 300, 60)],
+        ),
+        Some((
+            ResponseCode::NoError,
+            vec![aaaa("v6only.example.", 90, "2001:db8::46")],
+            vec![],
+        )),
+    )
+    .unwrap();
+    let v6: Ipv6Addr = "2001:db8::46".parse().unwrap();
+    // "Create a new type A DB entry pointing to an internal IPv4 NAT address" and "a NAT
+    // mapping in the DB between the internal IPv4 NAT address and the external IPv6 address".
+    let v4 = h.map.map[&v6];
+    // "Return the new type A record, and the original type AAAA record."
+    assert_eq!(a_addrs(&ans), vec![v4]);
+    assert_eq!(aaaa_addrs(&ans), vec![v6]);
+    assert_eq!(ans.queries[0].query_type, RecordType::A);
+    let c = h.p.counters();
+    assert_eq!((c.synthesized46, c.dns46_mappings_created), (1, 1));
+    // The same name again: from the cache, same address.
+    let again = hit(&mut h, &query(2, "v6only.example.", RecordType::A));
+    assert_eq!(a_addrs(&again), vec![v4]);
+}
+
+#[test]
+fn seed_answer_only_after_the_mapping_is_persisted() {
+    let mut h = H::new();
+    h.map.pending = true;
+    let ans = dns46(
+        &mut h,
+        "slowmap.example.",
+        (ResponseCode::NoError, vec![], vec![]),
+        Some((
+            ResponseCode::NoError,
+            vec![aaaa("slowmap.example.", 90, "2001:db8::47")],
+            vec![],
+        )),
+    );
+    assert!(ans.is_none(), "held while the mapping is pending");
+    h.poll();
+    assert!(h.env.routed.is_empty(), "still pending");
+    h.map.complete();
+    h.now += 10;
+    h.poll();
+    let ans = h.pod_answer();
+    assert_eq!(a_addrs(&ans).len(), 1);
+    assert_eq!(h.p.counters().pending, 0);
+}
+
+#[test]
+fn dns46_existing_mapping_is_reused() {
+    let mut h = H::new();
+    let v6: Ipv6Addr = "2001:db8::48".parse().unwrap();
+    h.map.map.insert(v6, Ipv4Addr::new(100, 64, 0, 200));
+    let ans = dns46(
+        &mut h,
+        "known.example.",
+        (ResponseCode::NoError, vec![], vec![]),
+        Some((
+            ResponseCode::NoError,
+            vec![aaaa("known.example.", 90, "2001:db8::48")],
+            vec![],
+        )),
+    )
+    .unwrap();
+    assert_eq!(a_addrs(&ans), vec![Ipv4Addr::new(100, 64, 0, 200)]);
+    assert_eq!(h.p.counters().dns46_mappings_created, 0);
+}
+
+#[test]
+fn dns46_a_ttl_is_min_of_aaaa_ttl_and_max_dns46_ttl() {
+    for (aaaa_ttl, want) in [(90, 90), (3600, 120)] {
+        let mut h = H::new();
+        let ans = dns46(
+            &mut h,
+            "ttl.example.",
+            (ResponseCode::NoError, vec![], vec![]),
+            Some((
+                ResponseCode::NoError,
+                vec![aaaa("ttl.example.", aaaa_ttl, "2001:db8::49")],
+                vec![],
+            )),
+        )
+        .unwrap();
+        assert_eq!(ttl_of(&ans, RecordType::A), want);
+        assert_eq!(
+            ttl_of(&ans, RecordType::AAAA),
+            aaaa_ttl,
+            "original AAAA unchanged"
+        );
+    }
+}
+
+#[test]
+fn dns46_keeps_cname_chains() {
+    let mut h = H::new();
+    let ans = dns46(
+        &mut h,
+        "alias.example.",
+        (
+            ResponseCode::NoError,
+            vec![cname("alias.example.", 300, "real.example.")],
+            vec![soa("example.", 300, 60)],
+        ),
+        Some((
+            ResponseCode::NoError,
+            vec![
+                cname("alias.example.", 300, "real.example."),
+                aaaa("real.example.", 60, "2001:db8::50"),
+            ],
+            vec![],
+        )),
+    )
+    .unwrap();
+    assert_eq!(ans.answers[0].record_type(), RecordType::CNAME);
+    let a_rec = ans
+        .answers
+        .iter()
+        .find(|r| r.record_type() == RecordType::A)
+        .unwrap();
+    assert_eq!(
+        a_rec.name,
+        name("real.example."),
+        "A owned by the chain's target"
+    );
+}
+
+#[test]
+fn dns46_passes_nxdomain_through() {
+    let mut h = H::new();
+    let ans = dns46(
+        &mut h,
+        "nope.example.",
+        (
+            ResponseCode::NXDomain,
+            vec![],
+            vec![soa("example.", 300, 60)],
+        ),
+        None,
+    )
+    .unwrap();
+    assert_eq!(ans.metadata.response_code, ResponseCode::NXDomain);
+    assert!(h.map.map.is_empty());
+}
+
+#[test]
+fn dns46_passes_servfail_through() {
+    let mut s = settings();
+    s.zones[0].servers.truncate(1);
+    let mut h = H::with(s);
+    let ans = dns46(
+        &mut h,
+        "broken.example.",
+        (ResponseCode::ServFail, vec![], vec![]),
+        None,
+    )
+    .unwrap();
+    assert_eq!(ans.metadata.response_code, ResponseCode::ServFail);
+}
+
+#[test]
+fn dns46_ignores_aaaa_inside_v4_mapped_prefix() {
+    let mut h = H::new();
+    let ans = dns46(
+        &mut h,
+        "mapped.example.",
+        (
+            ResponseCode::NoError,
+            vec![],
+            vec![soa("example.", 300, 60)],
+        ),
+        Some((
+            ResponseCode::NoError,
+            vec![aaaa("mapped.example.", 60, "::ffff:192.0.2.1")],
+            vec![],
+        )),
+    )
+    .unwrap();
+    assert!(a_addrs(&ans).is_empty(), "the original NODATA");
+    assert!(h.map.map.is_empty());
+}
+
+#[test]
+fn dns46_name_without_a_or_aaaa_returns_the_original_nodata() {
+    let mut h = H::new();
+    let ans = dns46(
+        &mut h,
+        "empty.example.",
+        (
+            ResponseCode::NoError,
+            vec![],
+            vec![soa("example.", 300, 60)],
+        ),
+        Some((
+            ResponseCode::NoError,
+            vec![],
+            vec![soa("example.", 300, 60)],
+        )),
+    )
+    .unwrap();
+    assert_eq!(ans.metadata.response_code, ResponseCode::NoError);
+    assert!(ans.answers.is_empty());
+    assert_eq!(ans.queries[0].query_type, RecordType::A);
+    assert_eq!(ans.authorities.len(), 1, "with its SOA");
+}
+
+#[test]
+fn dns46_sorry_ip_when_the_slice_is_exhausted() {
+    let mut h = H::new();
+    h.map.slice = 0;
+    let ans = dns46(
+        &mut h,
+        "full.example.",
+        (ResponseCode::NoError, vec![], vec![]),
+        Some((
+            ResponseCode::NoError,
+            vec![aaaa("full.example.", 60, "2001:db8::51")],
+            vec![],
+        )),
+    )
+    .unwrap();
+    assert_eq!(a_addrs(&ans), vec![Ipv4Addr::new(100, 64, 255, 254)]);
+    let c = h.p.counters();
+    assert_eq!((c.dns46_sorry, c.synthesized46, c.cache_entries), (1, 0, 0));
+}
+
+#[test]
+fn dns46_unavailable_store_gives_servfail() {
+    let mut h = H::new();
+    h.map.unavailable = true;
+    let ans = dns46(
+        &mut h,
+        "down.example.",
+        (ResponseCode::NoError, vec![], vec![]),
+        Some((
+            ResponseCode::NoError,
+            vec![aaaa("down.example.", 60, "2001:db8::52")],
+            vec![],
+        )),
+    )
+    .unwrap();
+    assert_eq!(ans.metadata.response_code, ResponseCode::ServFail);
+    assert_eq!(h.p.counters().dns46_unavailable, 1);
+}
+
+#[test]
+fn dns46_mapping_that_never_completes_gives_servfail() {
+    let mut h = H::new();
+    h.map.pending = true;
+    dns46(
+        &mut h,
+        "stuck.example.",
+        (ResponseCode::NoError, vec![], vec![]),
+        Some((
+            ResponseCode::NoError,
+            vec![aaaa("stuck.example.", 60, "2001:db8::53")],
+            vec![],
+        )),
+    );
+    h.now += 1000;
+    h.poll();
+    assert_eq!(
+        h.pod_answer().metadata.response_code,
+        ResponseCode::ServFail
+    );
+}
+
+#[test]
+fn dns46_debug_log_records_each_translation() {
+    let mut h = H::new();
+    dns46(
+        &mut h,
+        "Logged.example.",
+        (ResponseCode::NoError, vec![], vec![]),
+        Some((
+            ResponseCode::NoError,
+            vec![aaaa("logged.example.", 60, "2001:db8::54")],
+            vec![],
+        )),
+    );
+    let mut events = Vec::new();
+    h.p.drain_log(|e| events.push((e.name().to_string(), e.v6, e.v4, e.ttl, e.created)));
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].0.to_ascii_lowercase(), "logged.example.");
+    assert_eq!(events[0].1, "2001:db8::54".parse::<Ipv6Addr>().unwrap());
+    assert!(events[0].4);
+    let mut s = settings();
+    s.debug_log = false;
+    let mut h = H::with(s);
+    dns46(
+        &mut h,
+        "quiet.example.",
+        (ResponseCode::NoError, vec![], vec![]),
+        Some((
+            ResponseCode::NoError,
+            vec![aaaa("quiet.example.", 60, "2001:db8::55")],
+            vec![],
+        )),
+    );
+    let mut n = 0;
+    h.p.drain_log(|_| n += 1);
+    assert_eq!(n, 0);
+}
+
+#[test]
+fn dns46_off_returns_the_empty_a_answer() {
+    let mut s = settings();
+    s.dns46 = None;
+    let mut h = H::with(s);
+    let ans = dns46(
+        &mut h,
+        "v6only.example.",
+        (ResponseCode::NoError, vec![], vec![]),
+        None,
+    )
+    .unwrap();
+    assert!(ans.answers.is_empty());
+}
+
+// ---------------------------------------------------------------------------------------
+// DNS64 (RFC 6147)
+// ---------------------------------------------------------------------------------------
+
+/// Pod asks AAAA (from IPv6); upstream answers `first`; if the proxy asks A, upstream answers
+/// `second`.
+fn dns64(
+    h: &mut H,
+    q: Message,
+    first: (ResponseCode, Vec<Record>, Vec<Record>),
+    second: Option<(ResponseCode, Vec<Record>, Vec<Record>)>,
+) -> Message {
+    h.pod_query_from(IpAddr::V6(pod6()), IpAddr::V6(resolver6()), &q);
+    let (m, uq) = h.upstream();
+    assert_eq!(uq.queries[0].query_type, RecordType::AAAA);
+    h.answer(&m, &uq, first.0, first.1, first.2);
+    match second {
+        Some((rc, an, au)) => {
+            let (m, uq) = h.upstream();
+            assert_eq!(
+                uq.queries[0].query_type,
+                RecordType::A,
+                "AAAA empty: A asked"
+            );
+            h.answer(&m, &uq, rc, an, au);
+        }
+        None => {
+            assert!(
+                h.env.routed.iter().all(|f| {
+                    let m = parse_udp(f.data()).unwrap().unwrap();
+                    m.dst == IpAddr::V6(pod6())
+                }),
+                "no A query"
+            );
+        }
+    }
+    let (m, ans) = h.take().remove(0);
+    assert_eq!(m.dst, IpAddr::V6(pod6()));
+    ans
+}
+
+fn q64(n: &str) -> Message {
+    query(0x64, n, RecordType::AAAA)
+}
+
+#[test]
+fn rfc6147_5_1_1_aaaa_answer_present_is_returned_unchanged() {
+    let mut h = H::new();
+    let ans = dns64(
+        &mut h,
+        q64("has6.example."),
+        (
+            ResponseCode::NoError,
+            vec![aaaa("has6.example.", 60, "2001:db8::1")],
+            vec![],
+        ),
+        None,
+    );
+    assert_eq!(
+        aaaa_addrs(&ans),
+        vec!["2001:db8::1".parse::<Ipv6Addr>().unwrap()]
+    );
+    assert_eq!(h.p.counters().synthesized64, 0);
+}
+
+#[test]
+fn rfc6147_5_1_1_empty_aaaa_answer_is_synthesized_from_a() {
+    let mut h = H::new();
+    let ans = dns64(
+        &mut h,
+        q64("v4only.example."),
+        (
+            ResponseCode::NoError,
+            vec![],
+            vec![soa("example.", 300, 300)],
+        ),
+        Some((
+            ResponseCode::NoError,
+            vec![a("v4only.example.", 60, "192.0.2.33")],
+            vec![],
+        )),
+    );
+    assert_eq!(
+        aaaa_addrs(&ans),
+        vec!["64:ff9b::192.0.2.33".parse::<Ipv6Addr>().unwrap()]
+    );
+    assert!(a_addrs(&ans).is_empty(), "the A records are not returned");
+    assert_eq!(h.p.counters().synthesized64, 1);
+}
+
+#[test]
+fn rfc6147_5_1_2_nxdomain_is_never_synthesized() {
+    let mut h = H::new();
+    let ans = dns64(
+        &mut h,
+        q64("gone.example."),
+        (
+            ResponseCode::NXDomain,
+            vec![],
+            vec![soa("example.", 300, 60)],
+        ),
+        None,
+    );
+    assert_eq!(ans.metadata.response_code, ResponseCode::NXDomain);
+}
+
+#[test]
+fn rfc6147_5_1_2_other_rcode_is_treated_as_empty_answer() {
+    let mut s = settings();
+    s.zones[0].servers.truncate(1);
+    let mut h = H::with(s);
+    let ans = dns64(
+        &mut h,
+        q64("sf.example."),
+        (ResponseCode::ServFail, vec![], vec![]),
+        Some((
+            ResponseCode::NoError,
+            vec![a("sf.example.", 60, "192.0.2.34")],
+            vec![],
+        )),
+    );
+    assert_eq!(ans.metadata.response_code, ResponseCode::NoError);
+    assert_eq!(aaaa_addrs(&ans).len(), 1);
+}
+
+#[test]
+fn rfc6147_5_1_4_aaaa_in_v4_mapped_prefix_counts_as_absent() {
+    let mut h = H::new();
+    let ans = dns64(
+        &mut h,
+        q64("mapped.example."),
+        (
+            ResponseCode::NoError,
+            vec![aaaa("mapped.example.", 60, "::ffff:192.0.2.35")],
+            vec![],
+        ),
+        Some((
+            ResponseCode::NoError,
+            vec![a("mapped.example.", 60, "192.0.2.35")],
+            vec![],
+        )),
+    );
+    assert_eq!(
+        aaaa_addrs(&ans),
+        vec!["64:ff9b::192.0.2.35".parse::<Ipv6Addr>().unwrap()]
+    );
+}
+
+#[test]
+fn rfc6147_5_1_4_configured_exclusions_count_as_absent() {
+    let mut s = settings();
+    if let Some(d) = &mut s.dns64 {
+        d.exclusions.push(Prefix6 {
+            addr: "2001:db8:bad::".parse().unwrap(),
+            len: 48,
+        });
+    }
+    let mut h = H::with(s);
+    let ans = dns64(
+        &mut h,
+        q64("excl.example."),
+        (
+            ResponseCode::NoError,
+            vec![aaaa("excl.example.", 60, "2001:db8:bad::1")],
+            vec![],
+        ),
+        Some((
+            ResponseCode::NoError,
+            vec![a("excl.example.", 60, "192.0.2.36")],
+            vec![],
+        )),
+    );
+    assert_eq!(
+        aaaa_addrs(&ans),
+        vec!["64:ff9b::192.0.2.36".parse::<Ipv6Addr>().unwrap()]
+    );
+}
+
+#[test]
+fn rfc6147_5_1_6_cname_chain_is_kept() {
+    let mut h = H::new();
+    let ans = dns64(
+        &mut h,
+        q64("www.v4.example."),
+        (
+            ResponseCode::NoError,
+            vec![cname("www.v4.example.", 300, "host.v4.example.")],
+            vec![soa("v4.example.", 300, 300)],
+        ),
+        Some((
+            ResponseCode::NoError,
+            vec![
+                cname("www.v4.example.", 300, "host.v4.example."),
+                a("host.v4.example.", 60, "192.0.2.37"),
+            ],
+            vec![],
+        )),
+    );
+    assert_eq!(ans.answers[0].record_type(), RecordType::CNAME);
+    assert_eq!(ans.answers[1].name, name("host.v4.example."));
+    assert_eq!(aaaa_addrs(&ans).len(), 1);
+}
+
+#[test]
+fn rfc6147_5_1_7_ttl_is_min_of_a_ttl_and_soa_negative_ttl() {
+    let mut h = H::new();
+    let ans = dns64(
+        &mut h,
+        q64("ttl.example."),
+        (
+            ResponseCode::NoError,
+            vec![],
+            vec![soa("example.", 3600, 40)],
+        ),
+        Some((
+            ResponseCode::NoError,
+            vec![a("ttl.example.", 300, "192.0.2.38")],
+            vec![],
+        )),
+    );
+    assert_eq!(ttl_of(&ans, RecordType::AAAA), 40);
+    let mut h = H::new();
+    let ans = dns64(
+        &mut h,
+        q64("ttl2.example."),
+        (
+            ResponseCode::NoError,
+            vec![],
+            vec![soa("example.", 3600, 400)],
+        ),
+        Some((
+            ResponseCode::NoError,
+            vec![a("ttl2.example.", 30, "192.0.2.39")],
+            vec![],
+        )),
+    );
+    assert_eq!(ttl_of(&ans, RecordType::AAAA), 30);
+}
+
+#[test]
+fn rfc6147_5_1_7_ttl_at_most_600_without_soa() {
+    let mut h = H::new();
+    let ans = dns64(
+        &mut h,
+        q64("nosoa.example."),
+        (ResponseCode::NoError, vec![], vec![]),
+        Some((
+            ResponseCode::NoError,
+            vec![a("nosoa.example.", 86400, "192.0.2.40")],
+            vec![],
+        )),
+    );
+    assert_eq!(ttl_of(&ans, RecordType::AAAA), 600);
+}
+
+#[test]
+fn rfc6147_5_1_empty_a_answer_returns_the_original_aaaa_answer() {
+    let mut h = H::new();
+    let ans = dns64(
+        &mut h,
+        q64("nothing.example."),
+        (
+            ResponseCode::NoError,
+            vec![],
+            vec![soa("example.", 300, 50)],
+        ),
+        Some((
+            ResponseCode::NoError,
+            vec![],
+            vec![soa("example.", 300, 50)],
+        )),
+    );
+    assert_eq!(ans.queries[0].query_type, RecordType::AAAA);
+    assert!(ans.answers.is_empty());
+    assert_eq!(ans.authorities.len(), 1);
+}
+
+#[test]
+fn rfc6147_5_5_no_synthesis_when_cd_and_do_are_set() {
+    let mut h = H::new();
+    let ans = dns64(
+        &mut h,
+        query_edns(0x64, "signed.example.", RecordType::AAAA, true, true),
+        (
+            ResponseCode::NoError,
+            vec![],
+            vec![soa("example.", 300, 50)],
+        ),
+        None,
+    );
+    assert!(ans.answers.is_empty());
+    // DO alone (a validating stub without CD) still gets synthesis.
+    let mut h = H::new();
+    let ans = dns64(
+        &mut h,
+        query_edns(0x64, "signed.example.", RecordType::AAAA, true, false),
+        (
+            ResponseCode::NoError,
+            vec![],
+            vec![soa("example.", 300, 50)],
+        ),
+        Some((
+            ResponseCode::NoError,
+            vec![a("signed.example.", 60, "192.0.2.41")],
+            vec![],
+        )),
+    );
+    assert_eq!(aaaa_addrs(&ans).len(), 1);
+    assert!(!ans.metadata.authentic_data, "synthesized data is never AD");
+}
+
+#[test]
+fn rfc6147_5_1_8_embedding_uses_the_configured_prefix() {
+    let mut s = settings();
+    if let Some(d) = &mut s.dns64 {
+        d.prefix = Prefix6 {
+            addr: "2001:db8:122:344::".parse().unwrap(),
+            len: 64,
+        };
+    }
+    let mut h = H::with(s);
+    let ans = dns64(
+        &mut h,
+        q64("p64.example."),
+        (ResponseCode::NoError, vec![], vec![]),
+        Some((
+            ResponseCode::NoError,
+            vec![a("p64.example.", 60, "192.0.2.33")],
+            vec![],
+        )),
+    );
+    assert_eq!(
+        aaaa_addrs(&ans),
+        vec!["2001:db8:122:344:c0:2:2100:0".parse::<Ipv6Addr>().unwrap()]
+    );
+}
+
+#[test]
+fn dns64_off_returns_the_empty_aaaa_answer() {
+    let mut s = settings();
+    s.dns64 = None;
+    let mut h = H::with(s);
+    let ans = dns64(
+        &mut h,
+        q64("v4only.example."),
+        (ResponseCode::NoError, vec![], vec![]),
+        None,
+    );
+    assert!(ans.answers.is_empty());
+}
+
+// ---------------------------------------------------------------------------------------
+// Rate limit
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn rate_limit_drops_queries_over_the_limit_per_pod() {
+    let mut s = settings();
+    s.rate_limit = 3;
+    let mut h = H::with(s);
+    let kinds: Vec<_> = (0..5)
+        .map(|i| {
+            h.pod_query(&query(i, "r.example.", RecordType::A))
+                .drop_reason()
+        })
+        .collect();
+    assert_eq!(
+        kinds
+            .iter()
+            .filter(|k| **k == Some(DropReason::DnsRateLimited))
+            .count(),
+        2
+    );
+    assert_eq!(h.p.counters().rate_limited, 2);
+    // Another pod is not limited.
+    let out = h.pod_query_from(
+        IpAddr::V4(Ipv4Addr::new(10, 1, 0, 77)),
+        IpAddr::V4(RESOLVER4),
+        &query(9, "r.example.", RecordType::A),
+    );
+    assert_ne!(out.drop_reason(), Some(DropReason::DnsRateLimited));
+    h.now += 1000;
+    assert_ne!(
+        h.pod_query(&query(10, "r.example.", RecordType::A))
+            .drop_reason(),
+        Some(DropReason::DnsRateLimited),
+        "refilled after a second"
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// Malformed input
+// ---------------------------------------------------------------------------------------
+
+/// A query header with QDCOUNT=1 (and other counts as given) followed by `body`.
+fn raw_query(counts: [u16; 4], body: &[u8]) -> Vec<u8> {
+    let mut v = vec![0x12, 0x34, 0x01, 0x00];
+    for c in counts {
+        v.extend_from_slice(&c.to_be_bytes());
+    }
+    v.extend_from_slice(body);
+    v
+}
+
+fn malformed_bodies() -> Vec<(&'static str, Vec<u8>)> {
+    let mut long_name = Vec::new();
+    for _ in 0..5 {
+        long_name.push(63);
+        long_name.extend_from_slice(&[b'a'; 63]);
+    }
+    long_name.extend_from_slice(&[0, 0, 1, 0, 1]);
+    let mut label64 = vec![64];
+    label64.extend_from_slice(&[b'a'; 64]);
+    label64.extend_from_slice(&[0, 0, 1, 0, 1]);
+    vec![
+        // A name that points at itself.
+        (
+            "compression loop",
+            raw_query([1, 0, 0, 0], &[0xc0, 12, 0, 1, 0, 1]),
+        ),
+        (
+            "pointer forward",
+            raw_query([1, 0, 0, 0], &[0xc0, 20, 0, 1, 0, 1, 0, 0, 1, 97, 0]),
+        ),
+        (
+            "pointer past end",
+            raw_query([1, 0, 0, 0], &[0xc0, 0xff, 0, 1, 0, 1]),
+        ),
+        ("label > 63", raw_query([1, 0, 0, 0], &label64)),
+        ("name > 255", raw_query([1, 0, 0, 0], &long_name)),
+        (
+            "rdlength past end",
+            raw_query(
+                [1, 0, 0, 1],
+                &[
+                    1, b'x', 0, 0, 1, 0, 1, 0, 0, 1, 0, 1, 0, 0, 0, 60, 0, 200, 1, 2,
+                ],
+            ),
+        ),
+        (
+            "inflated counts",
+            raw_query([1, 0xffff, 0xffff, 0xffff], &[1, b'x', 0, 0, 1, 0, 1]),
+        ),
+        (
+            "inflated qdcount",
+            raw_query([0xffff, 0, 0, 0], &[1, b'x', 0, 0, 1, 0, 1]),
+        ),
+        ("no question", raw_query([0, 0, 0, 0], &[])),
+        (
+            "truncated question",
+            raw_query([1, 0, 0, 0], &[3, b'a', b'b']),
+        ),
+    ]
+}
+
+#[test]
+fn malformed_queries_get_formerr_never_a_panic() {
+    let mut h = H::new();
+    for (what, body) in malformed_bodies() {
+        let f = udp_frame(IpAddr::V4(POD4), IpAddr::V4(RESOLVER4), 40000, 53, &body);
+        let out = h.p.from_pod(f, h.now, &mut h.env);
+        let Outcome::Reply(f) = out else {
+            panic!("{what}: expected FORMERR, got {}", out.kind())
+        };
+        let m = parse_udp(f.data()).unwrap().unwrap();
+        let msg = Message::from_vec(&f.data()[m.payload()]).unwrap();
+        assert_eq!(msg.metadata.response_code, ResponseCode::FormErr, "{what}");
+        assert_eq!(msg.metadata.id, 0x1234, "{what}");
+    }
+    assert_eq!(h.p.counters().formerr, malformed_bodies().len() as u64);
+    assert!(h.env.routed.is_empty(), "nothing forwarded");
+    // Shorter than a header, and a response sent by a pod: dropped, counted.
+    for body in [
+        &b"\x12\x34\x01"[..],
+        &[0x12, 0x34, 0x81, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+    ] {
+        let f = udp_frame(IpAddr::V4(POD4), IpAddr::V4(RESOLVER4), 40000, 53, body);
+        let out = h.p.from_pod(f, h.now, &mut h.env);
+        assert_eq!(out.drop_reason(), Some(DropReason::DnsMalformed));
+    }
+}
+
+#[test]
+fn other_opcodes_get_notimp() {
+    let mut h = H::new();
+    let mut body = raw_query([0, 0, 0, 0], &[]);
+    body[2] = 0x28; // UPDATE
+    let f = udp_frame(IpAddr::V4(POD4), IpAddr::V4(RESOLVER4), 40000, 53, &body);
+    let Outcome::Reply(f) = h.p.from_pod(f, 0, &mut h.env) else {
+        panic!("NOTIMP in place")
+    };
+    let m = parse_udp(f.data()).unwrap().unwrap();
+    let p = &f.data()[m.payload()];
+    assert_eq!(p[3] & 0x0f, 4);
+    assert_eq!(h.p.counters().notimp, 1);
+}
+
+#[test]
+fn bad_udp_checksum_is_dropped() {
+    let mut h = H::new();
+    let mut buf = Vec::new();
+    encode(&query(1, "x.example.", RecordType::A), &mut buf);
+    let mut f = udp_frame(IpAddr::V4(POD4), IpAddr::V4(RESOLVER4), 40000, 53, &buf);
+    let n = f.data().len();
+    f.data_mut()[n - 1] ^= 0xff;
+    assert_eq!(
+        h.p.from_pod(f, 0, &mut h.env).drop_reason(),
+        Some(DropReason::DnsBadChecksum)
+    );
+}
+
+#[test]
+fn malformed_upstream_replies_are_dropped_and_the_query_stays_pending() {
+    let mut h = H::new();
+    h.pod_query(&query(1, "m.example.", RecordType::A));
+    let (m, q) = h.upstream();
+    let id = q.metadata.id.to_be_bytes();
+    for (what, mut body) in malformed_bodies() {
+        body[0] = id[0];
+        body[1] = id[1];
+        body[2] |= 0x80;
+        let out = h.deliver_raw(m.dst, m.src, m.dport, m.sport, &body);
+        let r = out.drop_reason();
+        assert!(
+            r == Some(DropReason::DnsMalformed) || r == Some(DropReason::DnsSpoofedReply),
+            "{what}: {r:?}"
+        );
+    }
+    assert!(h.env.routed.is_empty());
+    h.answer(
+        &m,
+        &q,
+        ResponseCode::NoError,
+        vec![a("m.example.", 60, "192.0.2.9")],
+        vec![],
+    );
+    assert_eq!(a_addrs(&h.pod_answer()).len(), 1);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+    /// Random bytes as a pod's DNS payload: a reply, a drop or a held query, never a panic.
+    #[test]
+    fn random_pod_payloads_never_panic(body in proptest::collection::vec(any::<u8>(), 0..300)) {
+        let mut h = H::new();
+        let f = udp_frame(IpAddr::V4(POD4), IpAddr::V4(RESOLVER4), 40000, 53, &body);
+        let _ = h.p.from_pod(f, 0, &mut h.env);
+        h.now += 5000;
+        h.poll();
+    }
+
+    /// Random bytes as an upstream reply with the right address, ports and ID.
+    #[test]
+    fn random_upstream_payloads_never_panic(mut body in proptest::collection::vec(any::<u8>(), 0..300), keep_q in any::<bool>()) {
+        let mut h = H::new();
+        h.pod_query(&query(1, "r.example.", RecordType::A));
+        let (m, q) = h.upstream();
+        if body.len() >= 2 {
+            body[..2].copy_from_slice(&q.metadata.id.to_be_bytes());
+        }
+        if keep_q && body.len() >= 12 {
+            // A valid header and question, random records after it.
+            let mut r = Message::response(q.metadata.id, OpCode::Query);
+            r.add_query(q.queries[0].clone());
+            let mut head = Vec::new();
+            encode(&r, &mut head);
+            head[7] = body[7];
+            head[9] = body[9];
+            head[11] = body[11];
+            head.extend_from_slice(&body[12..]);
+            body = head;
+        }
+        let _ = h.deliver_raw(m.dst, m.src, m.dport, m.sport, &body);
+        h.now += 5000;
+        h.poll();
+        h.poll();
+    }
+
+    /// Random IP packets on both sides.
+    #[test]
+    fn random_packets_never_panic(data in proptest::collection::vec(any::<u8>(), 0..200), v6 in any::<bool>()) {
+        let mut h = H::new();
+        let mut d = data;
+        if let Some(b) = d.first_mut() {
+            *b = if v6 { 0x60 | (*b & 0x0f) } else { 0x45 };
+        }
+        let _ = h.p.from_pod(VecFrame::new(&d), 0, &mut h.env);
+        let _ = h.p.from_upstream(VecFrame::new(&d), 0, &mut h.env, &mut h.map);
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Counters, settings
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn counters_expose_query_results_and_gauges() {
+    let mut h = H::new();
+    h.pod_query(&query(1, "g.example.", RecordType::A));
+    let c = h.p.counters();
+    assert_eq!(c.pending, 1);
+    let labels: Vec<_> = c.query_results().iter().map(|(l, _)| *l).collect();
+    for want in [
+        "cache_hit",
+        "forwarded",
+        "rate_limited",
+        "servfail",
+        "synthesized46",
+        "synthesized64",
+        "spoofed_reply",
+    ] {
+        assert!(labels.contains(&want), "{want}");
+    }
+}
+
+#[test]
+fn worker_query_port_blocks_are_disjoint() {
+    let a = worker_query_ports(DEFAULT_QUERY_PORTS, 0, 2);
+    let b = worker_query_ports(DEFAULT_QUERY_PORTS, 1, 2);
+    assert_eq!(a, (61440, 63487));
+    assert_eq!(b, (63488, 65535));
+    assert_eq!(worker_query_ports((100, 100), 3, 4), (100, 100));
+}
+
+#[test]
+fn settings_from_config() {
+    let mut cfg =
+        egress_config::VnfConfig::from_toml_str("", std::path::Path::new("t.toml")).unwrap();
+    cfg.dns.pool_ips = vec!["198.51.100.53".parse().unwrap()];
+    cfg.nat46.enabled = true;
+    cfg.nat64.enabled = true;
+    let s = DnsSettings::from_config(&cfg, Some(SELF4), None, (61440, 65535));
+    assert_eq!(s.zones.len(), 1);
+    assert!(s.zones[0].name.is_root());
+    assert_eq!(s.dns46.as_ref().unwrap().max_ttl, 120);
+    assert_eq!(s.dns64.as_ref().unwrap().prefix.len, 96);
+}
+
+#[test]
+fn mapping_table_adapter_maps_lookup_results() {
+    use crate::mapping::{MappingConfig, MappingTable};
+    let mut t = MappingTable::new(MappingConfig::default());
+    let v6: Ipv6Addr = "2001:db8::99".parse().unwrap();
+    assert_eq!(t.map_v6(v6, 0), Map46::Pending, "a miss asks the slow path");
+}
