@@ -65,6 +65,18 @@ impl NetNs {
         Ok(())
     }
 
+    /// The IPv6 link-local address of an interface, as `fe80::...%IFNAME`.
+    pub fn link_local(&self, ifname: &str) -> Result<String> {
+        let out = self.ip(&["-6", "-o", "addr", "show", "dev", ifname, "scope", "link"])?;
+        let addr = out
+            .split_whitespace()
+            .skip_while(|w| *w != "inet6")
+            .nth(1)
+            .and_then(|a| a.split('/').next())
+            .with_context(|| format!("{ifname} in {} has no link-local address", self.name))?;
+        Ok(format!("{addr}%{ifname}"))
+    }
+
     /// Whether the namespace holds a link of this name.
     pub fn has_link(&self, ifname: &str) -> bool {
         self.ip(&["link", "show", "dev", ifname]).is_ok()
@@ -223,6 +235,12 @@ impl BridgeTopology {
         dut.sysctl("net.ipv6.conf.default.disable_ipv6", "1")?;
         let peer_a = NetNs::new("a")?;
         let peer_b = NetNs::new("b")?;
+        for ns in [&peer_a, &peer_b] {
+            // No duplicate address detection: addresses, link-local ones included, are usable at
+            // once (the topology has no duplicates by construction).
+            ns.sysctl("net.ipv6.conf.all.accept_dad", "0")?;
+            ns.sysctl("net.ipv6.conf.default.accept_dad", "0")?;
+        }
         let link_a = VethPair::new(&peer_a, &dut)?;
         let link_b = VethPair::new(&peer_b, &dut)?;
         for (ns, ifname, addrs) in [(&peer_a, &link_a.a, Self::A), (&peer_b, &link_b.a, Self::B)] {

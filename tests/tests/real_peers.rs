@@ -46,9 +46,14 @@ fn run(hugepages: bool) {
     }
     assert_pings(&topo, BridgeTopology::B.v4);
     assert_pings(&topo, BridgeTopology::B.v6);
+    // IPv6 link-local: B's fe80:: address, reached through A's interface.
+    let (a_if, b_if) = topo.peer_ifaces();
+    let ll_b = topo.peer_b.link_local(b_if).unwrap();
+    let ll_b = format!("{}%{a_if}", ll_b.split('%').next().unwrap());
+    assert_pings(&topo, &ll_b);
     let (_exit, stats) = vnf.stop().unwrap();
-    // 3 echo requests + 3 replies per family, plus ARP/ND.
-    assert_forwarded(&stats, 6);
+    // 3 echo requests and 3 replies per destination, plus ARP and neighbour discovery.
+    assert_forwarded(&stats, 9);
 }
 
 #[test]
