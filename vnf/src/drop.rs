@@ -139,6 +139,44 @@ drop_reasons! {
     NeighTableFull => "neigh_table_full",
         "no free entry in the neighbour table for a new next hop";
     // ---- nat ----
+    /// The IP or transport header of a packet to translate is truncated or inconsistent.
+    NatMalformed => "nat_malformed",
+        "NAT: the IP or transport header is truncated or its lengths are inconsistent";
+    /// A non-first fragment: it carries no ports, so no session can be found for it.
+    NatFragment => "nat_fragment",
+        "NAT: a non-first IP fragment (no transport header to look a session up by)";
+    /// The protocol is not one SNAT translates (TCP, UDP, ICMP/ICMPv6 query and error).
+    NatUnsupportedProtocol => "nat_unsupported_protocol",
+        "NAT: the transport protocol is not TCP, UDP or ICMP, so no port can be mapped";
+    /// ICMP of a type that is neither an echo request/reply nor an error.
+    NatIcmpUnsupported => "nat_icmp_unsupported",
+        "NAT: an ICMP message that is neither an echo (query) nor an error message";
+    /// A packet from a pod that cannot open a session (TCP without SYN, echo reply) and
+    /// belongs to none.
+    NatNoSession => "nat_no_session",
+        "NAT: a pod packet that belongs to no session and cannot open one (TCP without SYN, echo reply)";
+    /// An ICMP error about a flow that has no session.
+    NatIcmpErrorNoSession => "nat_icmp_error_no_session",
+        "NAT: an ICMP error from a pod whose embedded packet matches no session";
+    /// An ICMP error whose embedded packet is truncated, malformed or does not match the
+    /// outer header.
+    NatIcmpErrorMalformed => "nat_icmp_error_malformed",
+        "NAT: an ICMP error whose embedded header is truncated, malformed or contradicts the outer header";
+    /// No free SNAT port (or ICMP identifier) on the pod's SNAT address in this worker's block.
+    NatPortsExhausted => "nat_ports_exhausted",
+        "NAT: every SNAT port of the pod's SNAT address (this worker's block) is in use or cooling down";
+    /// The pod holds its quota of SNAT ports (`snat.ports_per_pod`).
+    NatPodQuota => "nat_pod_quota",
+        "NAT: the pod already holds its quota of SNAT ports (snat.ports_per_pod)";
+    /// The session table (or the mapping table) of the worker is full.
+    NatTableFull => "nat_table_full",
+        "NAT: the worker's session table is full (snat.sessions_per_worker)";
+    /// No SNAT address of the packet's family (empty pool and no external self IP to automap).
+    NatNoAddress => "nat_no_address",
+        "NAT: no SNAT address of this IP family (empty pool and no external self IP for automap)";
+    /// A pod sent a packet to a SNAT address of this gateway (hairpinning is not supported).
+    NatHairpin => "nat_hairpin",
+        "NAT: a pod sent a packet to a SNAT address of this gateway (hairpinning is not supported)";
     // ---- xlat ----
     /// IPv4/IPv6 header that fails the length/version checks of a translation.
     XlatMalformed => "xlat_malformed",

@@ -7,6 +7,7 @@ pub mod action;
 pub mod datapath;
 pub mod drop;
 pub mod frame;
+pub mod nat;
 pub mod net;
 pub mod slowpath;
 pub mod wire;
