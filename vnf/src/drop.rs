@@ -218,7 +218,38 @@ drop_reasons! {
     XlatNoAddressMapping => "xlat_no_address_mapping",
         "translation: the address matches no explicit mapping and no valid RFC 6052 prefix";
     // ---- dns ----
+    /// A UDP/53 packet that is not a DNS message we can answer (fragment, too short, a response
+    /// from a pod, an upstream reply that does not parse).
+    DnsMalformed => "dns_malformed",
+        "a DNS packet could not be parsed (fragment, shorter than a header, or not a query/response)";
+    /// The UDP checksum of a DNS query or reply is wrong.
+    DnsBadChecksum => "dns_bad_checksum",
+        "the UDP checksum of a DNS query or upstream reply does not verify";
+    /// The pod exceeded `dnsRateLimit`.
+    DnsRateLimited => "dns_rate_limited",
+        "the pod sent more DNS queries per second than dnsRateLimit allows";
+    /// An upstream reply matched no outstanding query (server, port, ID and question; RFC 5452).
+    DnsSpoofedReply => "dns_spoofed_reply",
+        "a DNS reply to a query port matched no outstanding query (server, port, ID or question)";
+    /// A DNS packet could not be written or queued (no frame, no room, output full).
+    DnsEmitFailed => "dns_emit_failed",
+        "a DNS answer or upstream query could not be built or queued (no buffer or no room)";
     // ---- dssm ----
+    /// NAT46: dSSM has no mapping for the destination pool address.
+    MappingMissing => "mapping_missing",
+        "no DNS46 mapping exists for the destination address (dSSM has no dns46:v4 key)";
+    /// A mapping was needed but dSSM is down and nothing is cached.
+    DssmUnavailable => "dssm_unavailable",
+        "a DNS46 mapping was needed but dSSM is unreachable and the worker has none cached";
+    /// DNS46: this TMM's slice of the pool has no free address.
+    MappingExhausted => "mapping_exhausted",
+        "this TMM's slice of the DNS46 pool has no free address left";
+    /// The queue of packets waiting for a mapping is full.
+    MappingHoldFull => "mapping_hold_full",
+        "too many packets already wait for dSSM mapping lookups on this worker";
+    /// A packet waited too long for a mapping lookup.
+    MappingTimeout => "mapping_timeout",
+        "the dSSM mapping lookup a packet waited for did not complete in time";
 }
 
 impl std::fmt::Display for DropReason {
@@ -243,19 +274,3 @@ mod tests {
         assert_eq!(DropReason::COUNT, DropReason::ALL.len());
     }
 }
-    /// A UDP/53 packet that is not a DNS message we can answer (fragment, too short, a response
-    /// from a pod, an upstream reply that does not parse).
-    DnsMalformed => "dns_malformed",
-        "a DNS packet could not be parsed (fragment, shorter than a header, or not a query/response)";
-    /// The UDP checksum of a DNS query or reply is wrong.
-    DnsBadChecksum => "dns_bad_checksum",
-        "the UDP checksum of a DNS query or upstream reply does not verify";
-    /// The pod exceeded `dnsRateLimit`.
-    DnsRateLimited => "dns_rate_limited",
-        "the pod sent more DNS queries per second than dnsRateLimit allows";
-    /// An upstream reply matched no outstanding query (server, port, ID and question; RFC 5452).
-    DnsSpoofedReply => "dns_spoofed_reply",
-        "a DNS reply to a query port matched no outstanding query (server, port, ID or question)";
-    /// A DNS packet could not be written or queued (no frame, no room, output full).
-    DnsEmitFailed => "dns_emit_failed",
-        "a DNS answer or upstream query could not be built or queued (no buffer or no room)";

@@ -5,8 +5,10 @@
 
 pub mod action;
 pub mod datapath;
+pub mod dns;
 pub mod drop;
 pub mod frame;
+pub mod mapping;
 pub mod nat;
 pub mod net;
 pub mod slowpath;
