@@ -10,6 +10,8 @@
 //! - [`vnf`]: starts `target/release/egress-vnf` with a generated TOML config, waits until it
 //!   forwards, stops it with SIGINT and parses its final statistics.
 //! - [`pcap`]: a small reader and writer of classic libpcap files (Ethernet link type).
+//! - [`dns_server`]: a real authoritative DNS server (`knotd`) in a namespace, with the zone
+//!   of the DNS46/DNS64 tests, stopped by pid.
 //! - [`frames`]: builders of test frames with correct checksums.
 //! - [`tshark`]: an independent oracle that decodes a pcap and reports malformed packets and
 //!   bad checksums.
@@ -23,6 +25,7 @@
 //! recognised (see [`netns::reap_stale_namespaces`]).
 
 pub mod cmd;
+pub mod dns_server;
 pub mod frames;
 pub mod hugepages;
 pub mod netns;
