@@ -927,6 +927,7 @@ fn workers_own_disjoint_port_blocks_and_find_the_owner() {
     let cfg = config(&[SNAT], 1024, 65535, 4);
     let mut ws: Vec<Nat> = (0..4).map(|w| Nat::new(&cfg, w)).collect();
     for (w, n) in ws.iter_mut().enumerate() {
+        let mut taken = std::collections::HashSet::new();
         for i in 0..50u16 {
             let pod = Ipv4Addr::new(10, 244, 7, (i % 200) as u8);
             let q = go_out(n, &udp4(pod, 20000 + i, SERVER, 53, b"x"), 0);
@@ -936,8 +937,10 @@ fn workers_own_disjoint_port_blocks_and_find_the_owner() {
             assert_eq!(n.owner_of(&reply), Some(w as u16));
             let err = icmp4_error(ROUTER, SNAT, 3, 3, &q, 28);
             assert_eq!(n.owner_of(&err), Some(w as u16));
-            // Preserved exactly when the pod's port is in this worker's block.
-            assert_eq!(port == 20000 + i, owner_worker(20000 + i, 4) == w as u16);
+            // Preserved when the pod's port is in this worker's block and still free.
+            let mine = owner_worker(20000 + i, 4) == w as u16;
+            assert_eq!(port == 20000 + i, mine && !taken.contains(&(20000 + i)));
+            taken.insert(port);
         }
     }
     // Not a NAT return packet.
