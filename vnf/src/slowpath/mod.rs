@@ -3,6 +3,7 @@
 
 pub mod commands;
 pub mod control;
+pub mod dssm;
 pub mod metrics;
 pub mod stats;
 
