@@ -177,6 +177,19 @@ drop_reasons! {
     /// A pod sent a packet to a SNAT address of this gateway (hairpinning is not supported).
     NatHairpin => "nat_hairpin",
         "NAT: a pod sent a packet to a SNAT address of this gateway (hairpinning is not supported)";
+    /// NAT64: an address under the NAT64 prefix has no valid RFC 6052 IPv4 embedding, or a
+    /// remote IPv4 address cannot be embedded (RFC 6052 section 3.1, RFC 6146 section 3.5).
+    Nat64BadAddress => "nat64_bad_address",
+        "NAT64: the IPv4 address embedded under the NAT64 prefix is invalid (u octet set, or a non-global IPv4 with the Well-Known Prefix)";
+    /// NAT64: a pod's IPv6 source is itself under the NAT64 prefix (a translation loop).
+    Nat64SrcInPrefix => "nat64_src_in_prefix",
+        "NAT64: a pod packet whose IPv6 source address lies under the NAT64 prefix (would loop through the translator)";
+    /// NAT46: a pod's IPv4 source is itself in the DNS46 subnet.
+    Nat46SrcInPool => "nat46_src_in_pool",
+        "NAT46: a pod packet whose IPv4 source address lies in the DNS46 subnet (dnsNat46Ipv4Subnet)";
+    /// NAT46/NAT64: an inbound TCP packet other than a SYN for a mapping without a session.
+    NatXlatUnsolicited => "nat_xlat_unsolicited",
+        "NAT64: an inbound TCP packet that is not a SYN reached a mapping that has no session for it (RFC 6146 3.5.2.2 CLOSED state)";
     // ---- xlat ----
     /// IPv4/IPv6 header that fails the length/version checks of a translation.
     XlatMalformed => "xlat_malformed",

@@ -37,12 +37,17 @@
 
 pub mod hash;
 pub mod index;
+mod nat46;
+mod nat64;
 pub mod ports;
 mod snat;
+pub mod stateful;
 pub mod table;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod xlat_tests;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -50,9 +55,10 @@ use crate::action::Outcome;
 use crate::frame::Frame;
 
 pub use ports::owner_worker;
+pub use stateful::{StaticBib, XlatMeta, XlatNat, XlatNatConfig, XlatNatCounters};
 pub use table::{
-    Dir, FlowKey, NewSession, OpenError, Session, SessionKind, SessionTable, TableConfig,
-    TableCounters, TcpSeen, Timeouts,
+    Dir, FlowKey, MappingView, NewSession, OpenError, Session, SessionKind, SessionTable,
+    TableConfig, TableCounters, TcpSeen, Timeouts,
 };
 
 /// An address as the session table stores it: IPv6, or IPv4 as IPv4-mapped IPv6.

@@ -292,6 +292,9 @@ struct Mapping {
     kind: u8,
 }
 
+/// `Mapping::pool` of a static mapping (config): its port is not the pool's to give back.
+const STATIC_POOL: u16 = u16::MAX;
+
 impl Mapping {
     const EMPTY: Mapping = Mapping {
         inside: [0; 16],
@@ -316,6 +319,30 @@ impl Mapping {
             ],
         )
     }
+
+    /// Hash of the outside transport address (the out-side mapping index).
+    #[inline]
+    fn out_hash(secret: [u64; 2], proto: u8, outside: &Addr, port: u16) -> u64 {
+        let (a, b) = halves(outside);
+        hash_words(
+            secret,
+            &[a, b, u64::from(proto) << 16 | u64::from(port), 0x006f_7574],
+        )
+    }
+}
+
+/// A mapping as seen from outside ([`SessionTable::mapping_out`]): who owns an outside
+/// transport address (RFC 6146 BIB entry).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MappingView {
+    pub kind: SessionKind,
+    pub proto: u8,
+    pub inside: Addr,
+    pub inside_port: u16,
+    pub outside: Addr,
+    pub outside_port: u16,
+    /// Set from the config: never expires, its port is not from the pool.
+    pub is_static: bool,
 }
 
 /// Per-pod port counts (only with a quota).
@@ -514,6 +541,9 @@ pub struct SessionTable {
     maps_used: usize,
     free_map: u32,
     map_index: Index,
+    /// Mappings by outside (protocol, address, port): endpoint-independent filtering and
+    /// static BIB entries (NAT64, RFC 6146 section 3.5).
+    out_maps: Index,
     pods: Option<Pods>,
     v4: Pool,
     v6: Pool,
@@ -548,6 +578,7 @@ impl SessionTable {
             maps_used: 0,
             free_map: NONE,
             map_index: Index::with_entries(cap as usize),
+            out_maps: Index::with_entries(cap as usize),
             pods,
             v4: Pool::new(
                 &cfg.pool_v4,
@@ -642,7 +673,8 @@ impl SessionTable {
             + cap * std::mem::size_of::<Mapping>()
             + self.in2out.bytes()
             + self.out2in.bytes()
-            + self.map_index.bytes();
+            + self.map_index.bytes()
+            + self.out_maps.bytes();
         fixed.div_ceil(cap)
     }
 
@@ -884,6 +916,8 @@ impl SessionTable {
             }
         }
         self.map_index.insert(mh, mid);
+        self.out_maps
+            .insert(Mapping::out_hash(self.secret, n.proto, &outside, port), mid);
         self.counters.mappings += 1;
         Ok(mid)
     }
@@ -911,9 +945,17 @@ impl SessionTable {
             return;
         };
         self.map_index.remove(mh, mid);
+        self.out_maps.remove(
+            Mapping::out_hash(self.secret, m.proto, &m.outside, m.outside_port),
+            mid,
+        );
         self.counters.mappings = self.counters.mappings.saturating_sub(1);
         let kind = SessionKind::from_u8(m.kind);
         let delay = self.timeouts.port_reuse_delay;
+        if m.pool == STATIC_POOL {
+            self.release_map_slot(mid);
+            return;
+        }
         if let Some(space) = proto_space(m.proto) {
             if let Some(b) = self
                 .pool_mut(kind.outside_v6())
@@ -974,6 +1016,114 @@ impl SessionTable {
         if last {
             let mh = Mapping::hash(self.secret, s.kind, s.proto, &s.inside, s.inside_port);
             self.drop_mapping(mid, mh, Some(now));
+        }
+    }
+
+    /// The mapping that owns the outside transport address `(proto, outside, port)`, if any
+    /// (endpoint-independent filtering looks it up when no session matches).
+    pub fn mapping_out(&self, proto: u8, outside: &Addr, port: u16) -> Option<MappingView> {
+        let h = Mapping::out_hash(self.secret, proto, outside, port);
+        let maps = &self.maps;
+        let id = self.out_maps.find(h, |i| {
+            maps.get(i as usize).is_some_and(|m| {
+                m.kind != u8::MAX
+                    && m.outside_port == port
+                    && m.proto == proto
+                    && m.outside == *outside
+            })
+        })?;
+        let m = self.maps.get(id as usize)?;
+        Some(MappingView {
+            kind: SessionKind::from_u8(m.kind),
+            proto: m.proto,
+            inside: m.inside,
+            inside_port: m.inside_port,
+            outside: m.outside,
+            outside_port: m.outside_port,
+            is_static: m.pool == STATIC_POOL,
+        })
+    }
+
+    /// Adds a static mapping (a static BIB entry of RFC 6146): `(proto, inside, inside_port)`
+    /// always leaves as `(outside, outside_port)`, and the mapping never expires. When the
+    /// outside port belongs to this worker's block of a pool address it is taken out of the
+    /// pool. Fails with `TableFull` when the table is full and with `PortsExhausted` when the
+    /// inside or outside transport address is already mapped.
+    pub fn add_static_mapping(
+        &mut self,
+        kind: SessionKind,
+        proto: u8,
+        inside: Addr,
+        inside_port: u16,
+        outside: Addr,
+        outside_port: u16,
+    ) -> Result<(), OpenError> {
+        let space = proto_space(proto).ok_or(OpenError::Unsupported)?;
+        if self.map_index.len() >= self.capacity as usize {
+            return Err(OpenError::TableFull);
+        }
+        let k = kind as u8;
+        let mh = Mapping::hash(self.secret, k, proto, &inside, inside_port);
+        let maps = &self.maps;
+        let taken_in = self
+            .map_index
+            .find(mh, |i| {
+                maps.get(i as usize).is_some_and(|m| {
+                    m.inside_port == inside_port
+                        && m.proto == proto
+                        && m.kind == k
+                        && m.inside == inside
+                })
+            })
+            .is_some();
+        if taken_in || self.mapping_out(proto, &outside, outside_port).is_some() {
+            return Err(OpenError::PortsExhausted);
+        }
+        let v6 = !super::is_v4_mapped(&outside);
+        let pool = self.pool_mut(v6);
+        if let Some(at) = pool.position(&outside) {
+            if let Some(b) = pool.block_mut(at, space) {
+                b.take(outside_port);
+            }
+        }
+        let m = Mapping {
+            inside,
+            outside,
+            inside_port,
+            outside_port,
+            // Pinned: the sessions that come and go never bring it to zero.
+            refs: 1,
+            pool: STATIC_POOL,
+            proto,
+            kind: k,
+        };
+        let mid = if self.free_map != NONE {
+            let id = self.free_map;
+            self.free_map = self.maps.get(id as usize).map_or(NONE, |m| m.refs);
+            id
+        } else if self.maps_used < self.maps.len() {
+            self.maps_used += 1;
+            (self.maps_used - 1) as u32
+        } else {
+            return Err(OpenError::TableFull);
+        };
+        if let Some(slot) = self.maps.get_mut(mid as usize) {
+            *slot = m;
+        }
+        self.map_index.insert(mh, mid);
+        self.out_maps.insert(
+            Mapping::out_hash(self.secret, proto, &outside, outside_port),
+            mid,
+        );
+        self.counters.mappings += 1;
+        Ok(())
+    }
+
+    /// Sets the expiry time of session `id` (NAT64: the short lifetime of a session opened
+    /// by an inbound SYN, RFC 6146 section 3.5.2.2 V4 INIT).
+    pub fn set_expires(&mut self, id: u32, expires: u64) {
+        if let Some(s) = self.sessions.get_mut(id as usize).filter(|s| s.live) {
+            s.expires = expires;
         }
     }
 

@@ -1,0 +1,1 @@
+//! NAT46/NAT64 stage tests.
