@@ -77,14 +77,17 @@ test-unit:
 test-e2e: build
 	$(CARGO) test -p egress-tests --no-fail-fast -- --test-threads=1
 
+# A failed build stops at once; otherwise every check runs and the failed ones are listed.
 test: setup
-	@t0=$$SECONDS; \
-	step() { local s=$$SECONDS; echo "==> $$1"; shift; "$$@"; echo "==> done in $$((SECONDS - s)) s"; }; \
-	step "lint: rustfmt" $(CARGO) fmt --all -- --check; \
+	@t0=$$SECONDS; failed=""; \
+	step() { local s=$$SECONDS rc=0 name="$$1"; shift; echo "==> $$name"; "$$@" || rc=$$?; \
+	  echo "==> $$name: $$( [ $$rc = 0 ] && echo ok || echo "FAILED ($$rc)" ) in $$((SECONDS - s)) s"; return $$rc; }; \
+	step "lint: rustfmt" $(CARGO) fmt --all -- --check || failed="$$failed rustfmt"; \
 	step "build (release)" $(MAKE) --no-print-directory build; \
-	step "lint: clippy" $(CARGO) clippy --workspace --all-targets -- -D warnings; \
-	step "unit tests" $(MAKE) --no-print-directory test-unit; \
-	step "end-to-end tests" $(MAKE) --no-print-directory test-e2e; \
+	step "lint: clippy" $(CARGO) clippy --workspace --all-targets -- -D warnings || failed="$$failed clippy"; \
+	step "unit tests" $(MAKE) --no-print-directory test-unit || failed="$$failed unit-tests"; \
+	step "end-to-end tests" $(MAKE) --no-print-directory test-e2e || failed="$$failed end-to-end-tests"; \
+	if [ -n "$$failed" ]; then echo "==> make test FAILED:$$failed ($$((SECONDS - t0)) s)"; exit 1; fi; \
 	echo "==> make test passed in $$((SECONDS - t0)) s"
 
 demo: setup
