@@ -8,11 +8,14 @@
 use anyhow::Context;
 use clap::Parser;
 use egress_config::{parse_port_name, Mode, VnfConfig};
-use egress_vnf::datapath::{Worker, WorkerConfig, WorkerCounters};
+use egress_vnf::datapath::{
+    EgressSetup, NeighMsg, NeighSnapshot, Worker, WorkerConfig, WorkerCounters,
+};
+use egress_vnf::net::NetConfig;
 use egress_vnf::slowpath::control::ControlSocket;
 use egress_vnf::slowpath::stats::PortReport;
 use egress_vnf::slowpath::State;
-use rte::{Eal, LcoreId, Mempool, Port, PortConfig};
+use rte::{Eal, LcoreId, Mempool, Port, PortConfig, Ring};
 use std::io::{BufRead, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -201,6 +204,48 @@ fn run_with_eal(args: &Args, cfg: &VnfConfig, file: &str) -> Result<(), Fail> {
         log::info!("metrics at http://{addr}/metrics");
     }
 
+    // Egress mode: the network layer (VLANs on the ports' MACs, routes), one neighbour-update
+    // inbox and one neighbour-table snapshot per worker.
+    let net = if cfg.dataplane.mode == Mode::Egress {
+        let macs: Vec<[u8; 6]> = ports.iter().map(|p| p.mac().unwrap_or_default()).collect();
+        let net = NetConfig::from_config(cfg, &macs)
+            .map_err(|(field, msg)| Fail::Usage(format!("{file}: field `{field}`: {msg}")))?;
+        for p in &ports {
+            if let Err(e) = p.set_allmulticast() {
+                log::warn!("port {}: all-multicast: {e}", p.id());
+            }
+        }
+        for v in &net.vlans {
+            log::info!(
+                "vlan {} on port(s) {:?} tag {:?} mac {}: self {:?} {:?}, snat {:?} {:?}",
+                v.name,
+                v.ports
+                    .iter()
+                    .map(|p| format!("1.{}", p + 1))
+                    .collect::<Vec<_>>(),
+                v.tag,
+                v.mac,
+                v.self_v4,
+                v.self_v6,
+                v.extra_v4,
+                v.extra_v6
+            );
+        }
+        Some(Arc::new(net))
+    } else {
+        None
+    };
+    let mut inboxes = Vec::new();
+    let mut snapshots = Vec::new();
+    if net.is_some() {
+        for i in 0..nworkers {
+            let ring = Ring::<NeighMsg>::new(&format!("egress_neigh{i}"), 1024, false)
+                .context("creating a neighbour-update ring")?;
+            inboxes.push(Arc::new(ring));
+            snapshots.push(Arc::new(NeighSnapshot::default()));
+        }
+    }
+
     // Workers.
     let stop = Arc::new(AtomicBool::new(false));
     let hz = rte::tsc_hz();
@@ -208,7 +253,7 @@ fn run_with_eal(args: &Args, cfg: &VnfConfig, file: &str) -> Result<(), Fail> {
     let mut workers = Vec::new();
     for (i, &l) in lcores.iter().enumerate() {
         let counters = Arc::new(WorkerCounters::default());
-        let w = Worker::new(
+        let mut w = Worker::new(
             WorkerConfig {
                 index: i as u16,
                 ports: ports.clone(),
@@ -218,6 +263,22 @@ fn run_with_eal(args: &Args, cfg: &VnfConfig, file: &str) -> Result<(), Fail> {
             counters.clone(),
             stop.clone(),
         );
+        if let (Some(net), Some(inbox), Some(snapshot)) = (&net, inboxes.get(i), snapshots.get(i)) {
+            w = w.with_egress(EgressSetup {
+                net: net.clone(),
+                pool,
+                inbox: inbox.clone(),
+                peers: inboxes
+                    .iter()
+                    .enumerate()
+                    .filter(|(j, _)| *j != i)
+                    .map(|(_, r)| r.clone())
+                    .collect(),
+                snapshot: snapshot.clone(),
+                announce: i == 0,
+                tsc_hz: hz,
+            });
+        }
         rte::launch(l, move || w.run())
             .with_context(|| format!("launching worker on lcore {l}"))?;
         workers.push((l, counters));
@@ -247,6 +308,8 @@ fn run_with_eal(args: &Args, cfg: &VnfConfig, file: &str) -> Result<(), Fail> {
         ports: ports.clone(),
         workers: workers.clone(),
         tsc_hz: hz,
+        net: net.clone(),
+        neigh: snapshots.clone(),
     });
     let control = match ControlSocket::bind(std::path::Path::new(&cfg.control.socket)) {
         Ok(c) => Some(Arc::new(c)),

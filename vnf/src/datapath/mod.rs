@@ -1,22 +1,29 @@
 //! The data path: the lcore loop and everything it owns.
 //!
 //! A worker lcore owns RX queue i and TX queue i of every port. Per burst of 32 it runs each
-//! packet to completion through one pass (`worker::Worker::process`), which yields one
-//! [`Verdict`]; forwarded packets go to a per-port TX buffer flushed when full or after
-//! `dataplane.tx_drain_us`. Counters are per-lcore plain integers (relaxed atomics written
-//! only by their owner) that the slow path sums; nothing is shared or locked on the hot path.
+//! packet to completion through one pass: in egress mode the pipeline of [`pipeline`] (L2 →
+//! for us → TTL → features → forward → TX), in bridge mode [`worker::Worker::process`], which
+//! yields one [`Verdict`]. Packets to send go to a per-port TX buffer ([`io::TxQueues`])
+//! flushed when full or after `dataplane.tx_drain_us`. Each worker publishes its neighbour
+//! table for the slow path through a lock-free [`snapshot`]. Counters are per-lcore plain
+//! integers (relaxed atomics written only by their owner) that the slow path sums; nothing is
+//! shared or locked on the hot path.
 //!
 //! This is the only module (with `slowpath`) that touches `rte`: the protocol modules work on
 //! the [`crate::frame::Frame`] trait, implemented for `Mbuf` in [`mbuf`].
 
 pub mod counters;
+pub mod io;
 pub mod mbuf;
+pub mod pipeline;
+pub mod snapshot;
 pub mod worker;
 
 pub use crate::drop::DropReason;
 pub use crate::frame::{Frame, FrameError, VecFrame};
 pub use counters::{WorkerCounters, WorkerSnapshot};
-pub use worker::{Worker, WorkerConfig};
+pub use snapshot::{NeighCopy, NeighMsg, NeighSnapshot};
+pub use worker::{EgressSetup, Worker, WorkerConfig};
 
 use rte::PortId;
 

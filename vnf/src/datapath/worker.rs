@@ -1,14 +1,21 @@
 //! The worker lcore loop: RX burst → one pass per packet → buffered TX with a drain timer.
 //!
-//! Reading order of a packet's path: [`Worker::run`] polls each port, [`Worker::process`] gives
-//! the packet's [`Verdict`], [`Worker::send`] buffers it for TX. No allocation, lock or syscall
-//! happens in the loop; counters are this lcore's own.
+//! Reading order of a packet's path: [`Worker::run`] polls each port; in egress mode each
+//! packet goes through [`Egress::process`](super::pipeline::Egress::process) (the pipeline of
+//! docs/datapath.md), in bridge mode through [`Worker::process`] (a [`Verdict`]). Between
+//! bursts the worker runs its housekeeping: neighbour updates from the other workers, the
+//! neighbour timers, and the publication of its neighbour table for the slow path. No
+//! allocation, lock or syscall happens in the loop; counters are this lcore's own.
 
 use super::counters::{bump, WorkerCounters};
+use super::io::{TxQueues, WorkerIo};
+use super::pipeline::Egress;
+use super::snapshot::{NeighMsg, NeighSnapshot, PUBLISH_MS};
 use super::Verdict;
 use crate::drop::DropReason;
+use crate::net::{NeighUpdate, Net, NetConfig};
 use egress_config::Mode;
-use rte::{Burst, Mbuf, Port, PortId, QueueId};
+use rte::{Burst, Mbuf, Mempool, Port, PortId, QueueId, Ring};
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::Arc;
 
@@ -24,16 +31,44 @@ pub struct WorkerConfig {
     pub drain_cycles: u64,
 }
 
+/// What egress mode adds to a worker.
+pub struct EgressSetup {
+    pub net: Arc<NetConfig>,
+    /// The pool new frames (ARP/NS, ICMP errors) come from.
+    pub pool: Mempool,
+    /// Neighbour updates from the other workers.
+    pub inbox: Arc<Ring<NeighMsg>>,
+    /// The other workers' inboxes.
+    pub peers: Vec<Arc<Ring<NeighMsg>>>,
+    /// Where this worker publishes its neighbour table.
+    pub snapshot: Arc<NeighSnapshot>,
+    /// Send gratuitous ARP / unsolicited NA at start (one worker does).
+    pub announce: bool,
+    /// TSC frequency, for the millisecond clock.
+    pub tsc_hz: u64,
+}
+
+struct EgressState {
+    pipeline: Egress,
+    inbox: Arc<Ring<NeighMsg>>,
+    snapshot: Arc<NeighSnapshot>,
+    announce: bool,
+    next_publish: u64,
+    cycles_per_ms: u64,
+}
+
 /// One worker lcore's state. Created on the main lcore, moved to its lcore by `launch`.
 pub struct Worker {
     cfg: WorkerConfig,
     queue: QueueId,
     counters: Arc<WorkerCounters>,
     stop: Arc<AtomicBool>,
-    /// One TX buffer per port.
-    tx: Vec<Burst>,
+    tx: TxQueues,
     /// Bridge mode: the peer of each port (1.1 <-> 1.2, 1.3 <-> 1.4, ...).
     peer: Vec<Option<PortId>>,
+    egress: Option<EgressState>,
+    pool: Option<Mempool>,
+    peers: Vec<Arc<Ring<NeighMsg>>>,
 }
 
 impl Worker {
@@ -47,12 +82,33 @@ impl Worker {
             .collect();
         Worker {
             queue: QueueId(cfg.index),
-            tx: (0..n).map(|_| Burst::new()).collect(),
+            tx: TxQueues::new(cfg.ports.clone(), QueueId(cfg.index)),
             peer,
             cfg,
             counters,
             stop,
+            egress: None,
+            pool: None,
+            peers: Vec::new(),
         }
+    }
+
+    /// Egress mode: the pipeline and its per-worker state (the neighbour table is allocated
+    /// here, on the main lcore, before the worker starts).
+    pub fn with_egress(mut self, s: EgressSetup) -> Worker {
+        self.pool = Some(s.pool);
+        self.peers = s.peers;
+        self.egress = Some(EgressState {
+            pipeline: Egress {
+                net: Net::new(s.net),
+            },
+            inbox: s.inbox,
+            snapshot: s.snapshot,
+            announce: s.announce,
+            next_publish: 0,
+            cycles_per_ms: (s.tsc_hz / 1000).max(1),
+        });
+        self
     }
 
     /// Runs until the stop flag is set; returns 0 (the lcore's exit value).
@@ -63,6 +119,10 @@ impl Worker {
         let nports = self.cfg.ports.len();
         while !self.stop.load(Relaxed) {
             let t0 = rte::tsc();
+            let now = self
+                .egress
+                .as_ref()
+                .map_or(0, |e| t0.wrapping_sub(start) / e.cycles_per_ms);
             let mut got = 0usize;
             for pi in 0..nports {
                 let port = self.cfg.ports[pi];
@@ -76,14 +136,27 @@ impl Worker {
                         m.prefetch_data();
                     }
                 }
-                for mut m in rx.drain() {
-                    let v = self.process(pi, &mut m);
-                    self.apply(pi, m, v);
+                if let Some(eg) = self.egress.as_mut() {
+                    let mut io = WorkerIo {
+                        tx: &mut self.tx,
+                        counters: &self.counters,
+                        pool: self.pool,
+                        peers: &self.peers,
+                    };
+                    for m in rx.drain() {
+                        eg.pipeline.process(m, pi as u16, now, &mut io);
+                    }
+                } else {
+                    for mut m in rx.drain() {
+                        let v = self.process(pi, &mut m);
+                        self.apply(pi, m, v);
+                    }
                 }
             }
+            self.housekeeping(now);
             let t1 = rte::tsc();
             if t1.wrapping_sub(last_flush) >= self.cfg.drain_cycles {
-                self.flush_all();
+                self.tx.flush_all(&self.counters);
                 last_flush = t1;
             }
             let c = &self.counters;
@@ -94,11 +167,45 @@ impl Worker {
             }
             c.total_cycles.store(t1.wrapping_sub(start), Relaxed);
         }
-        self.flush_all();
+        self.tx.flush_all(&self.counters);
         0
     }
 
-    /// One pass over one packet: the verdict. Later stages hook in here, top to bottom.
+    /// Egress mode, between bursts: announcements at start, neighbour updates from the other
+    /// workers (at most 32), neighbour timers (bounded), and the snapshot for the slow path.
+    fn housekeeping(&mut self, now: u64) {
+        let Some(eg) = self.egress.as_mut() else {
+            return;
+        };
+        let mut io = WorkerIo {
+            tx: &mut self.tx,
+            counters: &self.counters,
+            pool: self.pool,
+            peers: &self.peers,
+        };
+        let net = &mut eg.pipeline.net;
+        if eg.announce {
+            eg.announce = false;
+            net.announce(&mut io);
+        }
+        for _ in 0..32 {
+            let Some(msg) = eg.inbox.dequeue() else {
+                break;
+            };
+            net.apply_update(NeighUpdate::from(msg), now, &mut io);
+        }
+        net.poll(now, &mut io);
+        if now >= eg.next_publish {
+            eg.next_publish = now + PUBLISH_MS;
+            let mut c = net.counters().to_array();
+            if let Some(last) = c.last_mut() {
+                *last = net.neighbours(now).count() as u64;
+            }
+            eg.snapshot.publish(net.neighbours(now), &c, rte::tsc());
+        }
+    }
+
+    /// Bridge mode: one pass over one packet, the verdict.
     #[inline]
     pub fn process(&mut self, in_port: usize, m: &mut Mbuf) -> Verdict {
         if !m.is_contiguous() && m.linearize().is_err() {
@@ -109,6 +216,7 @@ impl Worker {
                 Some(p) => Verdict::Forward(p),
                 None => Verdict::Drop(DropReason::NoPeerPort),
             },
+            // Egress mode runs the pipeline (`Egress::process`); without it nothing is routed.
             Mode::Egress => Verdict::Drop(DropReason::Unclassified),
         }
     }
@@ -116,8 +224,8 @@ impl Worker {
     #[inline]
     fn apply(&mut self, in_port: usize, m: Mbuf, v: Verdict) {
         match v {
-            Verdict::Forward(p) => self.send(p.0 as usize, m),
-            Verdict::Reply => self.send(in_port, m),
+            Verdict::Forward(p) => self.tx.send(p.0 as usize, m, &self.counters),
+            Verdict::Reply => self.tx.send(in_port, m, &self.counters),
             Verdict::Drop(r) => {
                 self.counters.count_drop(r);
                 drop(m);
@@ -127,50 +235,6 @@ impl Worker {
                 self.counters.count_drop(DropReason::Unclassified);
                 drop(m);
             }
-        }
-    }
-
-    /// Buffers a packet for TX on `port`, flushing the buffer when full.
-    #[inline]
-    fn send(&mut self, port: usize, m: Mbuf) {
-        let Some(buf) = self.tx.get_mut(port) else {
-            self.counters.count_drop(DropReason::NoPeerPort);
-            return;
-        };
-        if let Err(m) = buf.push(m) {
-            self.flush(port);
-            if let Some(buf) = self.tx.get_mut(port) {
-                // Just flushed: there is room.
-                let _ = buf.push(m);
-            }
-        }
-    }
-
-    fn flush(&mut self, port: usize) {
-        let (Some(buf), Some(p)) = (self.tx.get_mut(port), self.cfg.ports.get(port)) else {
-            return;
-        };
-        if buf.is_empty() {
-            return;
-        }
-        let sent = p.tx_burst(self.queue, buf);
-        bump(&self.counters.tx_packets, sent as u64);
-        if !buf.is_empty() {
-            // One retry, then the rest is counted and freed.
-            let again = p.tx_burst(self.queue, buf);
-            bump(&self.counters.tx_packets, again as u64);
-            let left = buf.len() as u64;
-            if left > 0 {
-                bump(&self.counters.tx_dropped, left);
-                bump(&self.counters.drops[DropReason::TxQueueFull.index()], left);
-                buf.clear();
-            }
-        }
-    }
-
-    fn flush_all(&mut self) {
-        for p in 0..self.tx.len() {
-            self.flush(p);
         }
     }
 }

@@ -127,6 +127,64 @@ pub struct NetCounters {
     pub neigh: NeighCounters,
 }
 
+impl NetCounters {
+    /// Names of [`to_array`](Self::to_array)'s values, in order.
+    pub const NAMES: [&'static str; 22] = [
+        "arp_requests_in",
+        "arp_replies_in",
+        "arp_replies_sent",
+        "arp_requests_sent",
+        "ns_in",
+        "na_in",
+        "na_sent",
+        "ns_sent",
+        "echo_replies",
+        "icmp_errors_sent",
+        "icmp_errors_rate_limited",
+        "icmp_errors_suppressed",
+        "announcements",
+        "alloc_failures",
+        "neigh_created",
+        "neigh_resolved",
+        "neigh_timeouts",
+        "neigh_removed",
+        "neigh_table_full",
+        "neigh_queue_full",
+        "neigh_released",
+        "neigh_entries",
+    ];
+
+    /// Every counter as a plain array (for lock-free publication); the last value is filled
+    /// by the caller with the number of entries, or left 0.
+    pub fn to_array(&self) -> [u64; 22] {
+        let n = &self.neigh;
+        [
+            self.arp_requests_in,
+            self.arp_replies_in,
+            self.arp_replies_sent,
+            self.arp_requests_sent,
+            self.ns_in,
+            self.na_in,
+            self.na_sent,
+            self.ns_sent,
+            self.echo_replies,
+            self.icmp_errors_sent,
+            self.icmp_errors_rate_limited,
+            self.icmp_errors_suppressed,
+            self.announcements,
+            self.alloc_failures,
+            n.created,
+            n.resolved,
+            n.timeouts,
+            n.removed,
+            n.table_full,
+            n.queue_full,
+            n.released,
+            0,
+        ]
+    }
+}
+
 /// One worker's network layer.
 pub struct Net<F> {
     cfg: Arc<NetConfig>,

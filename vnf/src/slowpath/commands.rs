@@ -2,7 +2,8 @@
 //! words, CONTRACT §1). Each command returns aligned text and the same data as JSON.
 
 use super::stats::{table, LcoreReport, PortReport};
-use crate::datapath::{DropReason, WorkerCounters};
+use crate::datapath::{DropReason, NeighSnapshot, WorkerCounters};
+use crate::net::{NetConfig, NetCounters};
 use egress_config::VnfConfig;
 use rte::{LcoreId, Port};
 use serde::{Deserialize, Serialize};
@@ -50,6 +51,10 @@ pub struct State {
     pub ports: Vec<Port>,
     pub workers: Vec<(LcoreId, Arc<WorkerCounters>)>,
     pub tsc_hz: u64,
+    /// The network configuration (egress mode), for `show vlan` and `show route`.
+    pub net: Option<Arc<NetConfig>>,
+    /// Each worker's published neighbour table (egress mode), for `show neigh`.
+    pub neigh: Vec<Arc<NeighSnapshot>>,
 }
 
 const HELP: &str = "\
@@ -58,6 +63,9 @@ commands:
   show port stats all|<port>     packet, byte, miss and error counters
   clear port stats all|<port>    reset port counters
   show lcores                    worker lcores: packets, busy ratio, cycles per packet
+  show vlan                      VLANs: ports, 802.1Q tag, MTU, side, MAC, self IPs, SNAT addresses
+  show route                     connected and static routes, longest prefix first
+  show neigh                     each worker's neighbour table (ARP/NDP) and network counters
   show drops                     drop counters by reason, with what each reason means
   show config                    the configuration in force
   help                           this text
@@ -81,6 +89,9 @@ impl State {
                 Reply::ok(format!("cleared stats of {} port(s)\n", p.len()), json!({ "cleared": p.len() }))
             }),
             ["show", "lcores"] => self.lcores(),
+            ["show", "vlan"] | ["show", "vlans"] => self.vlans(),
+            ["show", "route"] | ["show", "routes"] => self.routes(),
+            ["show", "neigh"] | ["show", "neighbours"] | ["show", "arp"] => self.neighbours(),
             ["show", "drops"] => self.drops(),
             ["show", "config"] => {
                 let text = self.config.to_toml_string();
@@ -240,6 +251,171 @@ impl State {
             ),
             Value::Array(data),
         )
+    }
+
+    fn net_config(&self) -> Result<&NetConfig, Reply> {
+        self.net
+            .as_deref()
+            .ok_or_else(|| Reply::err("no network layer: dataplane.mode is not egress"))
+    }
+
+    fn vlans(&self) -> Reply {
+        let net = match self.net_config() {
+            Ok(n) => n,
+            Err(r) => return r,
+        };
+        let mut rows = vec![[
+            "vlan", "ports", "tag", "mtu", "side", "mac", "self_v4", "self_v6", "snat",
+        ]
+        .map(String::from)
+        .to_vec()];
+        let mut data = Vec::new();
+        for v in &net.vlans {
+            let ports: Vec<String> = v.ports.iter().map(|p| format!("1.{}", p + 1)).collect();
+            let self_v4 = v
+                .self_v4
+                .map(|(a, l)| format!("{a}/{l}"))
+                .unwrap_or_else(|| "-".into());
+            let self_v6 = v
+                .self_v6
+                .map(|(a, l)| format!("{a}/{l}"))
+                .unwrap_or_else(|| "-".into());
+            let snat: Vec<String> = v
+                .extra_v4
+                .iter()
+                .map(|a| a.to_string())
+                .chain(v.extra_v6.iter().map(|a| a.to_string()))
+                .collect();
+            let side = if v.internal { "internal" } else { "external" };
+            rows.push(vec![
+                v.name.clone(),
+                ports.join(","),
+                v.tag.map_or("untagged".into(), |t| t.to_string()),
+                v.mtu.to_string(),
+                side.into(),
+                v.mac.to_string(),
+                self_v4.clone(),
+                self_v6.clone(),
+                if snat.is_empty() {
+                    "-".into()
+                } else {
+                    snat.join(",")
+                },
+            ]);
+            data.push(json!({
+                "name": v.name, "ports": ports, "tag": v.tag, "mtu": v.mtu, "internal": v.internal,
+                "mac": v.mac.to_string(), "self_v4": v.self_v4.map(|_| self_v4), "self_v6": v.self_v6.map(|_| self_v6),
+                "snat": snat,
+            }));
+        }
+        Reply::ok(table(&rows), Value::Array(data))
+    }
+
+    fn routes(&self) -> Reply {
+        let net = match self.net_config() {
+            Ok(n) => n,
+            Err(r) => return r,
+        };
+        let mut rows = vec![["destination", "gateway", "vlan", "kind"]
+            .map(String::from)
+            .to_vec()];
+        let mut data = Vec::new();
+        for r in net.routes.entries() {
+            let vlan = net
+                .vlan(r.next_hop.vlan)
+                .map_or("?".to_string(), |v| v.name.clone());
+            let dest = format!("{}/{}", r.network, r.len);
+            let gw = r
+                .next_hop
+                .gateway
+                .map_or("connected".to_string(), |g| g.to_string());
+            data.push(
+                json!({ "destination": dest, "gateway": r.next_hop.gateway.map(|g| g.to_string()),
+                "vlan": vlan, "kind": r.kind }),
+            );
+            rows.push(vec![dest, gw, vlan, format!("{:?}", r.kind).to_lowercase()]);
+        }
+        Reply::ok(table(&rows), Value::Array(data))
+    }
+
+    fn neighbours(&self) -> Reply {
+        let net = match self.net_config() {
+            Ok(n) => n,
+            Err(r) => return r,
+        };
+        let mut rows = vec![
+            ["worker", "vlan", "address", "mac", "state", "age", "queued"]
+                .map(String::from)
+                .to_vec(),
+        ];
+        let mut data = Vec::new();
+        let mut totals = vec![0u64; NetCounters::NAMES.len()];
+        let now = rte::tsc();
+        let mut missing = Vec::new();
+        for (w, snap) in self.neigh.iter().enumerate() {
+            let Some(copy) = snap.read() else {
+                missing.push(w.to_string());
+                continue;
+            };
+            for (t, c) in totals.iter_mut().zip(&copy.counters) {
+                *t += c;
+            }
+            let since_ms = if self.tsc_hz == 0 {
+                0
+            } else {
+                now.saturating_sub(copy.tsc) / (self.tsc_hz / 1000).max(1)
+            };
+            for e in &copy.entries {
+                let vlan = net
+                    .vlan(e.key.vlan)
+                    .map_or("?".to_string(), |v| v.name.clone());
+                let age = e.age_ms + since_ms;
+                rows.push(vec![
+                    w.to_string(),
+                    vlan.clone(),
+                    e.key.addr.to_string(),
+                    if e.state == crate::net::NeighState::Incomplete {
+                        "-".into()
+                    } else {
+                        e.mac.to_string()
+                    },
+                    e.state.name().into(),
+                    format!("{:.1}s", age as f64 / 1000.0),
+                    e.queued.to_string(),
+                ]);
+                data.push(json!({
+                    "worker": w, "vlan": vlan, "address": e.key.addr.to_string(), "mac": e.mac.to_string(),
+                    "state": e.state.name(), "age_ms": age, "queued": e.queued,
+                }));
+            }
+        }
+        let mut text = table(&rows);
+        let counters: serde_json::Map<String, Value> = NetCounters::NAMES
+            .iter()
+            .zip(&totals)
+            .map(|(n, v)| (n.to_string(), json!(v)))
+            .collect();
+        let line: Vec<String> = NetCounters::NAMES
+            .iter()
+            .zip(&totals)
+            .filter(|(_, v)| **v > 0)
+            .map(|(n, v)| format!("{n}={v}"))
+            .collect();
+        text.push_str(&format!(
+            "counters: {}\n",
+            if line.is_empty() {
+                "-".into()
+            } else {
+                line.join(" ")
+            }
+        ));
+        if !missing.is_empty() {
+            text.push_str(&format!(
+                "no snapshot yet from worker(s) {}\n",
+                missing.join(",")
+            ));
+        }
+        Reply::ok(text, json!({ "neighbours": data, "counters": counters }))
     }
 
     /// Drop counters summed over workers, by reason.
