@@ -1,6 +1,9 @@
 //! `make demo`: two network namespaces joined through egress-vnf in bridge mode; a ping (IPv4
-//! and IPv6) crosses it. Everything is torn down at the end; exit status 0 when the pings got
-//! their replies. `--hold` keeps the topology up until Ctrl-C.
+//! and IPv6) crosses it. Then the network layer in egress mode: a pod namespace pings the VNF's
+//! internal self IPv4 and IPv6, an external namespace pings the external ones, and `egressctl
+//! show vlan` / `show neigh` show the VLANs and the neighbours learned. Everything is torn down
+//! at the end; exit status 0 when every ping got its replies. `--hold` keeps the bridge
+//! topology up until Ctrl-C.
 
 use anyhow::{bail, Result};
 use egress_tests::netns::{ping, BridgeTopology};
@@ -8,6 +11,10 @@ use egress_tests::vnf::VnfBuilder;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
+
+/// The network-layer topology and its demo (shared with `tests/net_e2e.rs`).
+#[path = "../../tests/net/topology.rs"]
+mod net_topology;
 
 fn main() {
     match run() {
@@ -85,6 +92,13 @@ fn run() -> Result<()> {
     println!("topology removed");
     if !ok {
         bail!("a ping through the VNF did not get all its replies");
+    }
+
+    println!(
+        "\n== network layer (egress mode): a pod and an external host ping the VNF's self IPs =="
+    );
+    if !net_topology::demo()? {
+        bail!("a ping to a self IP of the VNF did not get all its replies");
     }
     Ok(())
 }
