@@ -9,8 +9,8 @@
 //!
 //! Why our own table and not `rte_lpm`/`rte_lpm6` or a crate: routes come from the config
 //! (tens of entries, rebuilt on reload, never changed on the hot path); `rte_lpm` needs the EAL
-//! (no unit or property tests without DPDK) and FFI for every lookup; the trie crates we looked
-//! at (`ip_network_table`, `treebitmap`) are either unmaintained or bring more than this file.
+//! (no unit or property tests without DPDK) and FFI for every lookup; a general-purpose trie
+//! crate would be a dependency for what about a hundred lines do here.
 //! Correctness is checked by a property test against a linear scan.
 //!
 //! Keys are `u128`; an IPv4 table has `width` 32 and uses the low 32 bits. Invariants: every
