@@ -69,13 +69,14 @@ lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
-# Unit, property and DPDK tests of every crate except the end-to-end one.
+# Unit, property and DPDK tests of every crate except the end-to-end one (release profile:
+# the same build as `make build`, and faster property tests).
 test-unit:
-	$(CARGO) test --workspace --exclude egress-tests --no-fail-fast
+	$(CARGO) test --release --workspace --exclude egress-tests --no-fail-fast
 
 # End-to-end tests: serial (--test-threads=1), against $(TARGET_DIR)/release/egress-vnf; root.
 test-e2e: build
-	$(CARGO) test -p egress-tests --no-fail-fast -- --test-threads=1
+	$(CARGO) test --release -p egress-tests --no-fail-fast -- --test-threads=1
 
 # A failed build stops at once; otherwise every check runs and the failed ones are listed.
 test: setup

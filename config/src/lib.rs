@@ -84,13 +84,22 @@ impl VnfConfig {
 
     /// Parses and validates TOML text; `path` is only used in messages.
     pub fn from_toml_str(text: &str, path: &Path) -> Result<VnfConfig, ConfigError> {
-        let cfg: VnfConfig = toml::from_str(text).map_err(|e| {
-            let (line, column) = e.span().map_or((0, 0), |s| line_col(text, s.start));
+        // serde_path_to_error names the field a type error is about (`vlans[0].self_v4`).
+        let de = toml::Deserializer::new(text);
+        let cfg: VnfConfig = serde_path_to_error::deserialize(de).map_err(|e| {
+            let field = e.path().to_string();
+            let inner = e.into_inner();
+            let (line, column) = inner.span().map_or((0, 0), |s| line_col(text, s.start));
+            let message = if field.is_empty() || field == "." {
+                inner.message().to_string()
+            } else {
+                format!("field `{field}`: {}", inner.message())
+            };
             ConfigError::Parse {
                 file: path.to_owned(),
                 line,
                 column,
-                message: e.message().to_string(),
+                message,
             }
         })?;
         cfg.validate()
@@ -105,5 +114,29 @@ impl VnfConfig {
     /// Renders the config as TOML (deterministic: same value, same bytes).
     pub fn to_toml_string(&self) -> String {
         toml::to_string(self).unwrap_or_else(|e| format!("# render error: {e}\n"))
+    }
+}
+
+#[cfg(test)]
+mod parse_error_tests {
+    use super::*;
+
+    #[test]
+    fn type_errors_name_the_field_and_the_line() {
+        let text = "eal = []\n[[vlans]]\nname = \"int\"\ninterfaces = [\"1.1\"]\nself_v4 = \"10.0.0.300\"\nprefixlen_v4 = 24\n";
+        let e = VnfConfig::from_toml_str(text, Path::new("x.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("x.toml:5:"), "{e}");
+        assert!(e.contains("field `vlans[0].self_v4`"), "{e}");
+    }
+
+    #[test]
+    fn unknown_keys_name_the_key() {
+        let text = "[dataplane]\nworkers = 1\nbogus = 3\n";
+        let e = VnfConfig::from_toml_str(text, Path::new("x.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("x.toml:3:") && e.contains("bogus"), "{e}");
     }
 }

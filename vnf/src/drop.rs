@@ -281,7 +281,10 @@ mod tests {
         for (i, r) in DropReason::ALL.iter().enumerate() {
             assert_eq!(r.index(), i);
             assert!(seen.insert(r.name()), "duplicate name {}", r.name());
-            assert!(r.name().chars().all(|c| c.is_ascii_lowercase() || c == '_'));
+            assert!(r
+                .name()
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'));
             assert!(r.description().len() > 10);
         }
         assert_eq!(DropReason::COUNT, DropReason::ALL.len());

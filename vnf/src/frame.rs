@@ -186,8 +186,10 @@ mod tests {
         assert_eq!(f.trim(5), Err(FrameError::TooShort));
         f.trim(1).unwrap();
         assert_eq!(f.data(), &[3, 4, 5]);
-        f.set_len(5).unwrap();
-        assert_eq!(f.data(), &[3, 4, 5, 0, 0]);
+        assert_eq!(f.tailroom(), 1);
+        f.set_len(4).unwrap();
+        assert_eq!(f.data(), &[3, 4, 5, 0]);
+        assert_eq!(f.set_len(6), Err(FrameError::NoTailroom));
         f.set_len(1).unwrap();
         assert_eq!(f.data(), &[3]);
         f.adj(1).unwrap();
