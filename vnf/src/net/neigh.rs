@@ -8,10 +8,11 @@
 //! (`neigh_timeout`); a PROBE entry that gets no answer is removed; a STALE entry unused for
 //! `gc_stale_ms` is removed.
 //!
-//! Memory is preallocated: a slab of `capacity` entries, an index with room for `capacity` keys
-//! (it never grows), and `capacity * queue_len` slots for waiting packets, `queue_len` per entry
-//! (a ring). Nothing allocates after [`NeighTable::new`]. The timer walk ([`NeighTable::poll`])
-//! looks at `timer_budget` slots per call, so its cost per loop is bounded.
+//! Memory is preallocated: a slab of `capacity` entries, an index with room for twice that many
+//! keys (it never grows, and rehashes in place after removals), and `capacity * queue_len`
+//! slots for waiting packets, `queue_len` per entry (a ring). Nothing allocates after
+//! [`NeighTable::new`]. The timer walk ([`NeighTable::poll`]) looks at `timer_budget` slots
+//! per call, so its cost per loop is bounded.
 //!
 //! The index hashes keys with a multiplicative hash seeded at random per table (keys are learned
 //! from the network, so the seed keeps collisions from being chosen by a sender).
@@ -221,7 +222,9 @@ impl<F> NeighTable<F> {
         let mut queues = Vec::with_capacity(cfg.capacity * cfg.queue_len);
         queues.resize_with(cfg.capacity * cfg.queue_len, || None);
         NeighTable {
-            index: HashMap::with_capacity_and_hasher(cfg.capacity, SeededHash::random()),
+            // Twice the entries: with tombstones from removals the map rehashes in place (no
+            // allocation) as long as it is at most half full.
+            index: HashMap::with_capacity_and_hasher(2 * cfg.capacity, SeededHash::random()),
             entries: vec![None; cfg.capacity],
             free: (0..cfg.capacity as u32).rev().collect(),
             queues,
@@ -724,6 +727,32 @@ mod tests {
         }
         assert_eq!(t.len(), 4);
         assert_eq!(t.iter(0).count(), 4);
+    }
+
+    #[test]
+    fn index_never_reallocates_under_churn() {
+        let cfg = NeighConfig {
+            capacity: 64,
+            ..small()
+        };
+        let mut t: NeighTable<u32> = NeighTable::new(cfg);
+        let cap = t.index.capacity();
+        for round in 0..300u32 {
+            for n in 0..64u32 {
+                let a = round * 64 + n;
+                let key = NeighKey {
+                    vlan: VlanId(0),
+                    addr: IpAddr::V4(Ipv4Addr::from(0x0a00_0000 | a)),
+                };
+                t.learn(key, MAC, 0, true, true, true);
+            }
+            assert_eq!(t.len(), 64);
+            for i in 0..64 {
+                t.remove(i);
+            }
+            assert!(t.is_empty());
+        }
+        assert_eq!(t.index.capacity(), cap, "the index grew");
     }
 
     #[test]
