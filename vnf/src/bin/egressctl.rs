@@ -1,5 +1,6 @@
 //! `egressctl`: the operator CLI (CONTRACT §1). Sends one command to a running VNF's control
 //! socket and prints the reply (exit 0, or 1 on error), or gives an interactive prompt.
+//! `egressctl dssm ...` manages DNS46 mappings in dSSM directly (`slowpath::dssm::admin`).
 
 use clap::Parser;
 use egress_vnf::slowpath::control::request;
@@ -52,6 +53,10 @@ fn run_one(socket: &Path, line: &str, json: bool) -> bool {
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    // `egressctl dssm ...` talks to dSSM directly (CONTRACT §4), not to a VNF.
+    if args.command.first().map(String::as_str) == Some("dssm") {
+        return ExitCode::from(egress_vnf::slowpath::dssm::admin::main(&args.command[1..]));
+    }
     if !args.command.is_empty() {
         let line = args.command.join(" ");
         return if run_one(&args.socket, &line, args.json) {

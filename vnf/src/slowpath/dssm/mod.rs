@@ -13,12 +13,14 @@
 //! - [`service`]: the loop that drains the request rings, runs the operations pipelined and
 //!   answers on the result rings; reconnects with back-off; keeps the metrics ([`stats`]).
 
+pub mod admin;
 pub mod alloc;
 pub mod conn;
 pub mod service;
 pub mod settings;
 pub mod stats;
 pub mod store;
+pub mod testbed;
 
 pub use alloc::SliceAllocator;
 pub use conn::{connect, Connection};

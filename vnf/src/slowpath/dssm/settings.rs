@@ -139,6 +139,36 @@ impl DssmSettings {
         Self::from_config_and(c, |k| std::env::var(k).ok())
     }
 
+    /// One line for the logs: where, how, and the write acknowledgement.
+    pub fn describe(&self) -> String {
+        let eps = self
+            .endpoints
+            .iter()
+            .map(|(h, p)| {
+                if h.contains(':') {
+                    format!("[{h}]:{p}")
+                } else {
+                    format!("{h}:{p}")
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(",");
+        let via = if self.sentinel {
+            format!("Sentinel {eps}, master `{}`", self.master)
+        } else {
+            format!("Redis {eps}")
+        };
+        let tls = match &self.tls {
+            Some(t) if t.cert.is_some() => "mutual TLS",
+            Some(_) => "TLS without a client certificate",
+            None => "PLAINTEXT (insecure)",
+        };
+        format!(
+            "{via}, {tls}, writes wait for {} replica(s) up to {} ms",
+            self.wait_replicas, self.wait_timeout_ms
+        )
+    }
+
     /// Checks that a connection can be attempted (endpoints, TLS files named, plaintext allowed).
     pub fn validate(&self) -> Result<(), DssmError> {
         if self.endpoints.is_empty() {
