@@ -936,3 +936,43 @@ proptest! {
         n.poll(10_000, &mut io);
     }
 }
+
+#[test]
+fn a_reply_on_one_worker_releases_packets_waiting_on_another() {
+    // Worker A forwards towards the gateway and waits; the gateway's ARP reply lands on B.
+    let (mut a, mut b) = (net(), net());
+    let (mut io_a, mut io_b) = (Io::default(), Io::default());
+    let pkt = echo_v4(v4("10.1.0.1"), v4("198.51.100.7"), 64);
+    let f = ip_frame(MAC_1, POD_MAC, None, &pkt);
+    assert_eq!(pipeline(&mut a, f, 0, 0, &mut io_a), Ok(None));
+    assert_eq!(io_a.sent.len(), 1, "A's ARP request");
+    let reply = ArpRepr {
+        operation: ArpOperation::Reply,
+        source_hardware_addr: EthernetAddress(GW_MAC),
+        source_protocol_addr: v4("192.0.2.1"),
+        target_hardware_addr: EthernetAddress(MAC_2),
+        target_protocol_addr: v4("192.0.2.254"),
+    };
+    let mut body = vec![0u8; 28];
+    reply
+        .emit(&mut ArpPacket::new_unchecked(&mut body[..]))
+        .unwrap();
+    let f = VecFrame::new(&eth(MAC_2, GW_MAC, Some(100), 0x0806, &body));
+    assert_eq!(pipeline(&mut b, f, 1, 10, &mut io_b), Ok(None));
+    // B had no entry: nothing released there, but the update is shared.
+    assert!(io_b.sent.is_empty());
+    assert_eq!(io_b.learned.len(), 1);
+    a.apply_update(io_b.learned[0], 10, &mut io_a);
+    assert_eq!(io_a.sent.len(), 2, "A's waiting packet went out");
+    assert_eq!(&io_a.sent[1].1[..6], &GW_MAC);
+    // An update about a neighbour A never asked for creates nothing.
+    let other = NeighUpdate {
+        key: NeighKey {
+            vlan: VlanId(1),
+            addr: IpAddr::V4(v4("192.0.2.99")),
+        },
+        mac: EthernetAddress(GW_MAC),
+    };
+    a.apply_update(other, 20, &mut io_a);
+    assert!(a.neighbours(20).all(|n| n.key != other.key));
+}
