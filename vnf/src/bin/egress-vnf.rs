@@ -8,11 +8,15 @@
 use anyhow::Context;
 use clap::Parser;
 use egress_config::{parse_port_name, Mode, VnfConfig};
+use egress_vnf::datapath::features::{FeatureSetup, MapRings};
+use egress_vnf::datapath::FeatureStats;
 use egress_vnf::datapath::{
     EgressSetup, NeighMsg, NeighSnapshot, Worker, WorkerConfig, WorkerCounters,
 };
 use egress_vnf::net::NetConfig;
 use egress_vnf::slowpath::control::ControlSocket;
+use egress_vnf::slowpath::dssm::{self, DssmSettings, RingLink, SliceAllocator, WorkerLink};
+use egress_vnf::slowpath::localmap;
 use egress_vnf::slowpath::stats::PortReport;
 use egress_vnf::slowpath::State;
 use rte::{Eal, LcoreId, Mempool, Port, PortConfig, Ring};
@@ -246,6 +250,77 @@ fn run_with_eal(args: &Args, cfg: &VnfConfig, file: &str) -> Result<(), Fail> {
         }
     }
 
+    // Egress functions (DNS, NAT46/NAT64, SNAT) and, for DNS46/NAT46, the mapping service on
+    // the slow path: dSSM when enabled, else an in-process store (one replica only).
+    let features = match &net {
+        Some(n) => FeatureSetup::from_config(cfg, n, nworkers as u16)
+            .map_err(|(field, msg)| Fail::Usage(format!("{file}: field `{field}`: {msg}")))?
+            .map(Arc::new),
+        None => None,
+    };
+    let mut map_rings = Vec::new();
+    let mut _dssm = None;
+    let mut _localmap = None;
+    if features.is_some() && (cfg.nat46.enabled || cfg.dns.enabled) {
+        let mut links: Vec<Box<dyn WorkerLink>> = Vec::new();
+        for i in 0..nworkers {
+            let rings = MapRings {
+                requests: Arc::new(
+                    Ring::new(&format!("egress_mapreq{i}"), 4096, true)
+                        .context("creating a mapping request ring")?,
+                ),
+                results: Arc::new(
+                    Ring::new(&format!("egress_mapres{i}"), 4096, true)
+                        .context("creating a mapping result ring")?,
+                ),
+            };
+            links.push(Box::new(RingLink {
+                requests: rings.requests.clone(),
+                results: rings.results.clone(),
+            }));
+            map_rings.push(rings);
+        }
+        let slice = SliceAllocator::from_config(&cfg.nat46, cfg.tmm_index);
+        if let Some(s) = &slice {
+            let (a, b) = s.range();
+            log::info!(
+                "dns46 slice of tmm {}: {a} - {b} ({} addresses)",
+                cfg.tmm_index,
+                s.size()
+            );
+        }
+        let settings = DssmSettings::from_config_and_env(&cfg.dssm)
+            .map_err(|e| Fail::Usage(format!("{file}: field `dssm`: {e}")))?;
+        if settings.enabled {
+            log::info!(
+                "dssm: {} {:?} master `{}`, tls {}",
+                if settings.sentinel {
+                    "sentinel"
+                } else {
+                    "redis"
+                },
+                settings.endpoints,
+                settings.master,
+                if settings.tls.is_some() {
+                    "on (mutual)"
+                } else {
+                    "off"
+                }
+            );
+            _dssm = Some(
+                dssm::start(settings, slice, links)
+                    .map_err(|e| Fail::Usage(format!("{file}: field `dssm`: {e}")))?,
+            );
+        } else {
+            log::info!("dssm disabled: DNS46 mappings are kept in this process only");
+            _localmap =
+                Some(localmap::start(slice, links).context("starting the mapping service")?);
+        }
+    }
+    let feature_stats: Vec<Arc<FeatureStats>> = (0..nworkers)
+        .map(|_| Arc::new(FeatureStats::default()))
+        .collect();
+
     // Workers.
     let stop = Arc::new(AtomicBool::new(false));
     let hz = rte::tsc_hz();
@@ -277,6 +352,12 @@ fn run_with_eal(args: &Args, cfg: &VnfConfig, file: &str) -> Result<(), Fail> {
                 snapshot: snapshot.clone(),
                 announce: i == 0,
                 tsc_hz: hz,
+                features: features
+                    .as_ref()
+                    .map(|f| Arc::new(f.for_worker(i as u16, nworkers as u16))),
+                map_rings: map_rings.get(i).cloned(),
+                seed: random_seed(),
+                feature_stats: feature_stats[i].clone(),
             });
         }
         rte::launch(l, move || w.run())
@@ -433,4 +514,23 @@ fn prompt(state: &State, quit: &AtomicBool) {
             println!("error: {}", reply.text);
         }
     }
+}
+
+/// 32 random bytes from the OS (seeds of query IDs, ports and hashes).
+fn random_seed() -> [u8; 32] {
+    let mut seed = [0u8; 32];
+    if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
+        use std::io::Read;
+        if f.read_exact(&mut seed).is_ok() {
+            return seed;
+        }
+    }
+    // No /dev/urandom: time and pid, still different per process and run.
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    seed[..16].copy_from_slice(&t.to_le_bytes());
+    seed[16..20].copy_from_slice(&std::process::id().to_le_bytes());
+    seed
 }

@@ -13,6 +13,7 @@
 //! the [`crate::frame::Frame`] trait, implemented for `Mbuf` in [`mbuf`].
 
 pub mod counters;
+pub mod features;
 pub mod io;
 pub mod mbuf;
 pub mod pipeline;
@@ -23,7 +24,7 @@ pub use crate::drop::DropReason;
 pub use crate::frame::{Frame, FrameError, VecFrame};
 pub use counters::{WorkerCounters, WorkerSnapshot};
 pub use snapshot::{NeighCopy, NeighMsg, NeighSnapshot};
-pub use worker::{EgressSetup, Worker, WorkerConfig};
+pub use worker::{EgressSetup, FeatureStats, Worker, WorkerConfig};
 
 use rte::PortId;
 

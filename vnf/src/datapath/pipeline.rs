@@ -4,7 +4,7 @@
 //!  1. L2 + VLAN (+ ARP)      net.l2_input       -> IP packet at L3 and where it came from
 //!  2. for us (echo, NDP)     net.local_input    -> Reply / Pass
 //!  3. TTL check              net.ttl_check      -> Time Exceeded / Pass
-//!  4. features               dns, then nat      -> (until they exist) Drop(Unclassified)
+//!  4. features               features.run       -> dns, nat46/nat64, snat (features.rs)
 //!  5. forward                net.forward        -> route + neighbour + L2 header of the output VLAN
 //!  6. TX                     io.send            -> per-port buffer
 //! ```
@@ -12,17 +12,18 @@
 //! Every stage takes the packet by value and returns an `Outcome`; [`Egress::settle`] applies
 //! the outcomes that end the pass (reply, route, drop, held) the same way for every stage.
 
+use super::features::Features;
 use super::io::WorkerIo;
 use crate::action::Outcome;
 use crate::drop::DropReason;
 use crate::net::{Forward, L2Input, Net, NetIo, RxMeta};
-use rte::Mbuf;
+use rte::{Burst, Mbuf};
 
 /// The per-worker state of egress mode: one field per protocol module.
 pub struct Egress {
     pub net: Net<Mbuf>,
-    // pub dns: dns::Dns<Mbuf>,   (plugs in at stage 4)
-    // pub nat: nat::Nat<Mbuf>,   (plugs in at stage 4)
+    /// DNS, NAT46/NAT64 and SNAT (None: nothing but the network layer is configured).
+    pub features: Option<Features>,
 }
 
 impl Egress {
@@ -57,7 +58,58 @@ impl Egress {
         let outcome = self.features(pkt, &meta, now, io);
 
         // 5. + 6. Route, resolve, encapsulate, transmit (or reply / drop / held).
-        self.settle(outcome, &meta, now, io)
+        self.settle(outcome, &meta, now, io);
+
+        // Packets the stages created on the way (DNS queries and answers, ICMP errors).
+        self.route_created(now, io);
+    }
+
+    /// Routes the packets the stages created (IP header first).
+    #[inline]
+    pub fn route_created(&mut self, now: u64, io: &mut WorkerIo<'_>) {
+        let Some(f) = self.features.as_mut() else {
+            return;
+        };
+        if f.env.routed.0.is_empty() {
+            return;
+        }
+        let mut q = Burst::new();
+        f.drain_routed(&mut q);
+        for pkt in q.drain() {
+            self.route(pkt, now, io);
+        }
+    }
+
+    /// Stage 5 for one packet: route, resolve, encapsulate, transmit.
+    #[inline]
+    fn route(&mut self, pkt: Mbuf, now: u64, io: &mut WorkerIo<'_>) {
+        match self.net.forward(pkt, now, io) {
+            Forward::Tx(port, frame) => io.send(port, frame),
+            Forward::Held => {}
+            Forward::Drop(pkt, reason) => io.discard(pkt, reason),
+        }
+    }
+
+    /// Timers of the features and the packets they release (held for a mapping): replies
+    /// among them are routed too (they are addressed to the sender).
+    pub fn poll_features(&mut self, now: u64, io: &mut WorkerIo<'_>) {
+        let Some(f) = self.features.as_mut() else {
+            return;
+        };
+        f.poll(now);
+        let mut released = f.released_buf();
+        for o in released.drain(..) {
+            match o {
+                Outcome::Route(pkt) | Outcome::Reply(pkt) => self.route(pkt, now, io),
+                Outcome::Drop(pkt, reason) => io.discard(pkt, reason),
+                Outcome::Pass(pkt) => io.discard(pkt, DropReason::Unclassified),
+                Outcome::Held => {}
+            }
+        }
+        if let Some(f) = self.features.as_mut() {
+            f.return_released_buf(released);
+        }
+        self.route_created(now, io);
     }
 
     /// Stage 4, the hook of the protocol modules. Each feature has the shape
@@ -78,12 +130,14 @@ impl Egress {
     fn features(
         &mut self,
         pkt: Mbuf,
-        _meta: &RxMeta,
-        _now: u64,
+        meta: &RxMeta,
+        now: u64,
         _io: &mut WorkerIo<'_>,
     ) -> Outcome<Mbuf> {
-        // ---- dns / nat stages plug in here ----
-        Outcome::Drop(pkt, DropReason::Unclassified)
+        match self.features.as_mut() {
+            Some(f) => f.run(pkt, meta, now),
+            None => Outcome::Drop(pkt, DropReason::Unclassified),
+        }
     }
 
     /// Ends the pass of a packet a stage did not pass on.
@@ -91,11 +145,7 @@ impl Egress {
     fn settle(&mut self, outcome: Outcome<Mbuf>, meta: &RxMeta, now: u64, io: &mut WorkerIo<'_>) {
         match outcome {
             // 5. Forward: route + neighbour + L2 header; 6. TX.
-            Outcome::Route(pkt) => match self.net.forward(pkt, now, io) {
-                Forward::Tx(port, frame) => io.send(port, frame),
-                Forward::Held => {}
-                Forward::Drop(pkt, reason) => io.discard(pkt, reason),
-            },
+            Outcome::Route(pkt) => self.route(pkt, now, io),
             // Back to the sender, out of the input port.
             Outcome::Reply(pkt) => match self.net.encap_reply(pkt, meta) {
                 Ok((port, frame)) => io.send(port, frame),

@@ -8,6 +8,7 @@
 //! allocation, lock or syscall happens in the loop; counters are this lcore's own.
 
 use super::counters::{bump, WorkerCounters};
+use super::features::{FeatureCounters, FeatureSetup, Features, MapRings};
 use super::io::{TxQueues, WorkerIo};
 use super::pipeline::Egress;
 use super::snapshot::{NeighMsg, NeighSnapshot, PUBLISH_MS};
@@ -46,6 +47,27 @@ pub struct EgressSetup {
     pub announce: bool,
     /// TSC frequency, for the millisecond clock.
     pub tsc_hz: u64,
+    /// DNS, NAT46/NAT64, SNAT (None: network layer only).
+    pub features: Option<Arc<FeatureSetup>>,
+    /// Rings to the mapping service of the slow path (DNS46/NAT46).
+    pub map_rings: Option<MapRings>,
+    /// Random seed of this worker's stages (query IDs and ports, hashes).
+    pub seed: [u8; 32],
+    /// Where the worker publishes its feature counters for the slow path.
+    pub feature_stats: Arc<FeatureStats>,
+}
+
+/// A worker's feature counters as last published (every `PUBLISH_MS`). The worker only
+/// `try_lock`s it in housekeeping, never per packet, and skips a round if the slow path is
+/// reading.
+#[derive(Default)]
+pub struct FeatureStats(pub std::sync::Mutex<FeatureCounters>);
+
+impl FeatureStats {
+    /// The last published counters.
+    pub fn get(&self) -> FeatureCounters {
+        self.0.lock().map(|g| *g).unwrap_or_default()
+    }
 }
 
 struct EgressState {
@@ -55,6 +77,7 @@ struct EgressState {
     announce: bool,
     next_publish: u64,
     cycles_per_ms: u64,
+    feature_stats: Arc<FeatureStats>,
 }
 
 /// One worker lcore's state. Created on the main lcore, moved to its lcore by `launch`.
@@ -98,10 +121,16 @@ impl Worker {
     pub fn with_egress(mut self, s: EgressSetup) -> Worker {
         self.pool = Some(s.pool);
         self.peers = s.peers;
+        let features = s
+            .features
+            .as_ref()
+            .map(|f| Features::new(f, self.cfg.index, s.pool, s.map_rings.clone(), s.seed));
         self.egress = Some(EgressState {
             pipeline: Egress {
                 net: Net::new(s.net),
+                features,
             },
+            feature_stats: s.feature_stats,
             inbox: s.inbox,
             snapshot: s.snapshot,
             announce: s.announce,
@@ -195,8 +224,15 @@ impl Worker {
             net.apply_update(NeighUpdate::from(msg), now, &mut io);
         }
         net.poll(now, &mut io);
+        eg.pipeline.poll_features(now, &mut io);
+        let net = &mut eg.pipeline.net;
         if now >= eg.next_publish {
             eg.next_publish = now + PUBLISH_MS;
+            if let Some(f) = &eg.pipeline.features {
+                if let Ok(mut g) = eg.feature_stats.0.try_lock() {
+                    *g = f.counters();
+                }
+            }
             let mut c = net.counters().to_array();
             if let Some(last) = c.last_mut() {
                 *last = net.neighbours(now).count() as u64;

@@ -4,6 +4,7 @@
 pub mod commands;
 pub mod control;
 pub mod dssm;
+pub mod localmap;
 pub mod metrics;
 pub mod stats;
 

@@ -1,0 +1,399 @@
+//! Stage 4 of the pipeline: the egress functions, in order (docs/datapath.md).
+//!
+//! ```text
+//!  internal VLAN:  dns.from_pod  ->  nat46/nat64 in2out  ->  snat in2out
+//!  external VLAN:  dns.from_upstream  ->  snat out2in  ->  nat46/nat64 out2in
+//! ```
+//!
+//! The first stage that does not `Pass` decides. Packets the stages create (upstream DNS
+//! queries, answers to pods, ICMP errors, fragments, released held packets) go to a bounded
+//! route queue that the pipeline drains after each packet. Everything here is per worker and
+//! preallocated at start; the settings shared by the workers are built once ([`FeatureSetup`]).
+
+use crate::action::{FrameAlloc, Outcome, Sink};
+use crate::dns::{DnsCounters, DnsProxy, DnsSettings};
+use crate::drop::DropReason;
+use crate::mapping::{MappingConfig, MappingCounters, MappingRequest, MappingResult, MappingTable};
+use crate::nat::stateful::{XlatMeta, XlatNat, XlatNatConfig, XlatNatCounters};
+use crate::nat::{Nat, NatConfig, NatCounters, NatMeta};
+use crate::net::{RxMeta, VlanId};
+use rte::{Burst, Mbuf, Mempool, Ring};
+use std::net::{Ipv4Addr, Ipv6Addr};
+use std::sync::Arc;
+
+/// What the stages need to know about one VLAN (indexed by `VlanId`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct VlanFeature {
+    /// The pods' side.
+    pub internal: bool,
+    /// Egress applies to this VLAN (`snat.vlan_list` / `disable_listed_vlans`).
+    pub egress: bool,
+    pub self_v4: Option<Ipv4Addr>,
+    pub self_v6: Option<Ipv6Addr>,
+}
+
+/// The rings between one worker and the mapping service of the slow path.
+#[derive(Clone)]
+pub struct MapRings {
+    pub requests: Arc<Ring<MappingRequest>>,
+    pub results: Arc<Ring<MappingResult>>,
+}
+
+/// Settings shared by every worker's stages, built once from the config.
+#[derive(Clone)]
+pub struct FeatureSetup {
+    pub vlans: Vec<VlanFeature>,
+    /// Session table and SNAT (None: no NAT function configured).
+    pub nat: Option<NatConfig>,
+    /// NAT46/NAT64 (None: both off).
+    pub xnat: Option<XlatNatConfig>,
+    /// DNS gateway; the query ports are split per worker by the caller.
+    pub dns: Option<DnsSettings>,
+    pub mapping: MappingConfig,
+}
+
+/// Counters of every stage of one worker.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct FeatureCounters {
+    pub nat: NatCounters,
+    pub xnat: XlatNatCounters,
+    pub dns: DnsCounters,
+    pub mapping: MappingCounters,
+    pub sessions: u64,
+}
+
+/// Allocates frames from the worker's pool.
+pub struct PoolAlloc(pub Option<Mempool>);
+
+impl FrameAlloc for PoolAlloc {
+    type Frame = Mbuf;
+    #[inline]
+    fn alloc(&mut self) -> Option<Mbuf> {
+        self.0.and_then(|p| p.alloc().ok())
+    }
+}
+
+/// Packets created by the stages, to route (bounded: a full queue refuses the packet and the
+/// stage counts the drop).
+#[derive(Default)]
+pub struct RouteQueue(pub Burst);
+
+impl Sink<Mbuf> for RouteQueue {
+    #[inline]
+    fn route(&mut self, pkt: Mbuf) -> Result<(), Mbuf> {
+        self.0.push(pkt)
+    }
+}
+
+/// Allocator and route queue together, for stages that take one environment.
+pub struct StageEnv {
+    pub alloc: PoolAlloc,
+    pub routed: RouteQueue,
+}
+
+impl FrameAlloc for StageEnv {
+    type Frame = Mbuf;
+    #[inline]
+    fn alloc(&mut self) -> Option<Mbuf> {
+        self.alloc.alloc()
+    }
+}
+
+impl Sink<Mbuf> for StageEnv {
+    #[inline]
+    fn route(&mut self, pkt: Mbuf) -> Result<(), Mbuf> {
+        self.routed.route(pkt)
+    }
+}
+
+/// One worker's egress functions.
+pub struct Features {
+    vlans: Vec<VlanFeature>,
+    nat: Option<Nat>,
+    xnat: Option<XlatNat<Mbuf>>,
+    dns: Option<DnsProxy>,
+    maps: MappingTable,
+    rings: Option<MapRings>,
+    pub env: StageEnv,
+    /// Outcomes of held packets released by `poll`, settled by the pipeline.
+    released: Vec<Outcome<Mbuf>>,
+}
+
+impl Features {
+    /// Builds worker `worker`'s stages. `seed` makes query IDs, ports and hashes unpredictable.
+    pub fn new(
+        setup: &FeatureSetup,
+        worker: u16,
+        pool: Mempool,
+        rings: Option<MapRings>,
+        seed: [u8; 32],
+    ) -> Features {
+        let mut mcfg = setup.mapping;
+        mcfg.worker = worker;
+        let mut maps = MappingTable::new(mcfg);
+        let mut nat = setup.nat.as_ref().map(|c| Nat::new(c, worker));
+        let xnat = match (&setup.xnat, nat.as_mut()) {
+            (Some(xc), Some(n)) => {
+                xc.load_static_mappings(&mut maps);
+                Some(XlatNat::new(xc, n))
+            }
+            _ => None,
+        };
+        let dns = setup.dns.clone().map(|s| DnsProxy::new(s, seed));
+        Features {
+            vlans: setup.vlans.clone(),
+            nat,
+            xnat,
+            dns,
+            maps,
+            rings,
+            env: StageEnv {
+                alloc: PoolAlloc(Some(pool)),
+                routed: RouteQueue::default(),
+            },
+            released: Vec::with_capacity(256),
+        }
+    }
+
+    #[inline]
+    fn vlan(&self, id: VlanId) -> VlanFeature {
+        self.vlans
+            .get(usize::from(id.0))
+            .copied()
+            .unwrap_or_default()
+    }
+
+    /// Stage 4 for one packet (IP header first).
+    #[inline]
+    pub fn run(&mut self, pkt: Mbuf, meta: &RxMeta, now: u64) -> Outcome<Mbuf> {
+        let v = self.vlan(meta.vlan);
+        if v.internal {
+            self.pod_side(pkt, &v, now)
+        } else {
+            self.world_side(pkt, now)
+        }
+    }
+
+    /// Internal VLAN: DNS, then NAT46/NAT64, then SNAT.
+    #[inline]
+    fn pod_side(&mut self, pkt: Mbuf, v: &VlanFeature, now: u64) -> Outcome<Mbuf> {
+        if !v.egress {
+            return Outcome::Drop(pkt, DropReason::Unclassified);
+        }
+        let pkt = match self.dns.as_mut() {
+            Some(dns) => match dns.from_pod(pkt, now, &mut self.env) {
+                Outcome::Pass(p) => p,
+                o => return o,
+            },
+            None => pkt,
+        };
+        let pkt = match (self.xnat.as_mut(), self.nat.as_mut()) {
+            (Some(x), Some(nat)) => {
+                let xm = XlatMeta {
+                    egress: v.egress,
+                    self_v4: v.self_v4,
+                    self_v6: v.self_v6,
+                };
+                let StageEnv { alloc, routed } = &mut self.env;
+                match x.in2out(nat, &mut self.maps, pkt, &xm, now, alloc, routed) {
+                    Outcome::Pass(p) => p,
+                    o => return o,
+                }
+            }
+            _ => pkt,
+        };
+        match self.nat.as_mut() {
+            Some(nat) => nat.in2out(pkt, &NatMeta { egress: v.egress }, now),
+            None => Outcome::Pass(pkt),
+        }
+    }
+
+    /// External VLAN: DNS replies, then SNAT sessions, then NAT46/NAT64 sessions.
+    #[inline]
+    fn world_side(&mut self, pkt: Mbuf, now: u64) -> Outcome<Mbuf> {
+        let pkt = match self.dns.as_mut() {
+            Some(dns) => match dns.from_upstream(pkt, now, &mut self.env, &mut self.maps) {
+                Outcome::Pass(p) => p,
+                o => return o,
+            },
+            None => pkt,
+        };
+        let Some(nat) = self.nat.as_mut() else {
+            return Outcome::Pass(pkt);
+        };
+        let pkt = match nat.out2in(pkt, now) {
+            Outcome::Pass(p) => p,
+            o => return o,
+        };
+        match self.xnat.as_mut() {
+            Some(x) => {
+                let StageEnv { alloc, routed } = &mut self.env;
+                x.out2in(nat, pkt, now, alloc, routed)
+            }
+            None => Outcome::Pass(pkt),
+        }
+    }
+
+    /// Once per loop: mapping results in, requests out, timers, held packets. Released packets
+    /// end up in `released` (settled by the pipeline through [`Features::take_released`]).
+    pub fn poll(&mut self, now: u64) {
+        if let Some(r) = &self.rings {
+            for _ in 0..64 {
+                match r.results.dequeue() {
+                    Some(res) => self.maps.apply(&res, now),
+                    None => break,
+                }
+            }
+            let requests = r.requests.clone();
+            self.maps.take_requests(|reqs| requests.enqueue_burst(reqs));
+        }
+        if let Some(nat) = self.nat.as_mut() {
+            nat.poll(now);
+            if let Some(x) = self.xnat.as_mut() {
+                let StageEnv { alloc, routed } = &mut self.env;
+                let released = &mut self.released;
+                x.poll(nat, &mut self.maps, now, alloc, routed, |o| {
+                    released.push(o)
+                });
+            }
+        }
+        if let Some(dns) = self.dns.as_mut() {
+            dns.poll(now, &mut self.env, &mut self.maps);
+        }
+    }
+
+    /// The outcomes of the held packets released by the last `poll` (the buffer is lent to
+    /// the pipeline and given back with [`Features::return_released_buf`], so nothing is
+    /// allocated per poll).
+    pub fn released_buf(&mut self) -> Vec<Outcome<Mbuf>> {
+        std::mem::take(&mut self.released)
+    }
+
+    /// Gives the (emptied) buffer of [`Features::released_buf`] back.
+    pub fn return_released_buf(&mut self, mut buf: Vec<Outcome<Mbuf>>) {
+        buf.clear();
+        self.released = buf;
+    }
+
+    /// Moves every created packet to `out`, in order.
+    #[inline]
+    pub fn drain_routed(&mut self, out: &mut Burst) {
+        std::mem::swap(&mut self.env.routed.0, out);
+    }
+
+    /// Counters of every stage.
+    pub fn counters(&self) -> FeatureCounters {
+        FeatureCounters {
+            nat: self.nat.as_ref().map(Nat::counters).unwrap_or_default(),
+            xnat: self
+                .xnat
+                .as_ref()
+                .map(XlatNat::counters)
+                .unwrap_or_default(),
+            dns: self
+                .dns
+                .as_ref()
+                .map(DnsProxy::counters)
+                .unwrap_or_default(),
+            mapping: self.maps.counters(),
+            sessions: self.nat.as_ref().map_or(0, |n| n.table().len() as u64),
+        }
+    }
+
+    /// The DNS46 translations to log (when `debug_log`), oldest first.
+    pub fn drain_dns_log(&mut self, f: impl FnMut(&crate::dns::Dns46Log)) {
+        if let Some(dns) = self.dns.as_mut() {
+            dns.drain_log(f);
+        }
+    }
+
+    /// The session table, for `show sessions`.
+    pub fn nat(&self) -> Option<&Nat> {
+        self.nat.as_ref()
+    }
+
+    /// The DNS proxy, for `show dns cache`.
+    pub fn dns(&self) -> Option<&DnsProxy> {
+        self.dns.as_ref()
+    }
+
+    /// The mapping cache, for `show dns46 mappings`.
+    pub fn maps(&self) -> &MappingTable {
+        &self.maps
+    }
+}
+
+/// First port of the DNS proxy's upstream query range: the SNAT ports stay below it when both
+/// share the external self IP (automap).
+pub const DNS_QUERY_PORT_MIN: u16 = 61440;
+
+impl FeatureSetup {
+    /// Builds the shared settings from the config and the network layer's VLANs (same order as
+    /// `VlanId`). Errors name the config field. `None` when no egress function is configured.
+    pub fn from_config(
+        cfg: &egress_config::VnfConfig,
+        net: &crate::net::NetConfig,
+        workers: u16,
+    ) -> Result<Option<FeatureSetup>, (String, String)> {
+        let vlans: Vec<VlanFeature> = net
+            .vlans
+            .iter()
+            .map(|v| VlanFeature {
+                internal: v.internal,
+                egress: v.internal && cfg.snat.applies_to_vlan(&v.name),
+                self_v4: v.self_v4.map(|(a, _)| a),
+                self_v6: v.self_v6.map(|(a, _)| a),
+            })
+            .collect();
+        // The external self IPs: SNAT automap and the source of upstream DNS queries.
+        let ext = net.vlans.iter().filter(|v| !v.internal);
+        let ext_v4 = ext.clone().find_map(|v| v.self_v4.map(|(a, _)| a));
+        let ext_v6 = ext.clone().find_map(|v| v.self_v6.map(|(a, _)| a));
+        let ext_mtu = ext.clone().map(|v| v.mtu).next().unwrap_or(1500);
+
+        let xlat_on = cfg.nat46.enabled || cfg.nat64.enabled;
+        let nat = (cfg.snat.enabled || xlat_on).then(|| {
+            let mut snat = cfg.snat.clone();
+            if cfg.dns.enabled && snat.port_max >= DNS_QUERY_PORT_MIN {
+                snat.port_max = DNS_QUERY_PORT_MIN - 1;
+            }
+            NatConfig::from_config(&snat, workers, ext_v4, ext_v6)
+        });
+        let xnat = if xlat_on {
+            let xc = crate::xlat::XlatConfig {
+                ipv6_mtu: ext_mtu,
+                ipv4_mtu: ext_mtu,
+                ..crate::xlat::XlatConfig::default()
+            };
+            Some(
+                XlatNatConfig::from_config(&cfg.nat46, &cfg.nat64, xc)
+                    .map_err(|e| ("nat64.prefix".to_string(), format!("{e:?}")))?,
+            )
+        } else {
+            None
+        };
+        let dns = cfg
+            .dns
+            .enabled
+            .then(|| DnsSettings::from_config(cfg, ext_v4, ext_v6, (DNS_QUERY_PORT_MIN, u16::MAX)));
+        if nat.is_none() && dns.is_none() {
+            return Ok(None);
+        }
+        Ok(Some(FeatureSetup {
+            vlans,
+            nat,
+            xnat,
+            dns,
+            mapping: MappingConfig::default(),
+        }))
+    }
+
+    /// This worker's copy: its share of the DNS query ports.
+    pub fn for_worker(&self, worker: u16, workers: u16) -> FeatureSetup {
+        let mut s = self.clone();
+        if let Some(d) = s.dns.as_mut() {
+            d.query_ports = crate::dns::worker_query_ports(d.query_ports, worker, workers);
+        }
+        s
+    }
+}
