@@ -76,7 +76,19 @@ impl Egress {
         let mut q = Burst::new();
         f.drain_routed(&mut q);
         for pkt in q.drain() {
-            self.route(pkt, now, io);
+            // Originated here (DNS queries and answers, ICMP errors, fragments whose hop limit
+            // the translator already set): no TTL decrement.
+            self.route_local(pkt, now, io);
+        }
+    }
+
+    /// Stage 5 for a packet the VNF originates.
+    #[inline]
+    fn route_local(&mut self, pkt: Mbuf, now: u64, io: &mut WorkerIo<'_>) {
+        match self.net.forward_local(pkt, now, io) {
+            Forward::Tx(port, frame) => io.send(port, frame),
+            Forward::Held => {}
+            Forward::Drop(pkt, reason) => io.discard(pkt, reason),
         }
     }
 
