@@ -12,6 +12,8 @@
 //! - [`pcap`]: a small reader and writer of classic libpcap files (Ethernet link type).
 //! - [`dns_server`]: a real authoritative DNS server (`knotd`) in a namespace, with the zone
 //!   of the DNS46/DNS64 tests, stopped by pid.
+//! - [`snat`]: the UDP echo server and many-flow client, HTTP server and packet capture of
+//!   the SNAT tests.
 //! - [`frames`]: builders of test frames with correct checksums.
 //! - [`tshark`]: an independent oracle that decodes a pcap and reports malformed packets and
 //!   bad checksums.
@@ -26,11 +28,13 @@
 
 pub mod cmd;
 pub mod dns_server;
+pub mod egress;
 pub mod frames;
 pub mod hugepages;
 pub mod netns;
 pub mod pcap;
 pub mod process;
+pub mod snat;
 pub mod tshark;
 pub mod vnf;
 

@@ -1,0 +1,448 @@
+//! SNAT end to end with real kernel stacks (issue 4, acceptance): a pod namespace on the
+//! internal VLAN, an external namespace with the servers on the external VLAN, the VNF (egress
+//! mode, one worker, `net_af_packet` ports) in a `dut` namespace between them (the topology of
+//! `net_e2e.rs`).
+//!
+//! - `curl` over IPv4 and IPv6 (`snat.dual_stack`): the HTTP server logs the SNAT pool address
+//!   as the client; automap (empty pools): it logs the external self IPs.
+//! - `ping`: the echo identifier is translated (seen on the external link by `dumpcap`) and the
+//!   replies come back to the pod.
+//! - 10 000 concurrent UDP flows from the pod to an echo server (`snat-peer`): every flow gets
+//!   its answer, every one from the pool address with its own port.
+//! - Exhaustion: one address, ten ports: flows beyond them are dropped and counted
+//!   (`nat_ports_exhausted`) while the first ten keep working.
+//! - Timeouts: one port, a 2 s UDP timeout: a second flow gets the port only after the session
+//!   expired and the reuse delay passed.
+//!
+//! ```text
+//!  [pod 10.1.0.1 fd00:1::1] ==veth== [dut: VNF 1.1 | VNF 1.2] ==veth== [ext 192.0.2.1 2001:db8::1]
+//!                                     SNAT 192.0.2.10 2001:db8::10 (self 192.0.2.254 2001:db8::fe)
+//! ```
+
+#[path = "net/topology.rs"]
+mod topology;
+
+use egress_tests::netns::NetNs;
+use egress_tests::snat::{http_peers, http_server, Capture, FlowsResult, SnatPeer};
+use egress_tests::vnf::{Vnf, VnfBuilder};
+use egress_tests::{require_root, serial};
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant};
+use topology::*;
+
+const POOL_V4: &str = "192.0.2.10";
+const POOL_V6: &str = "2001:db8::10";
+
+fn peer() -> SnatPeer {
+    SnatPeer::new(env!("CARGO_BIN_EXE_snat-peer"))
+}
+
+/// The `[snat]` section: pools (empty = automap), dual stack, and more keys/tables.
+fn snat_toml(pool_v4: &[&str], pool_v6: &[&str], extra: &str) -> String {
+    let list = |p: &[&str]| {
+        p.iter()
+            .map(|a| format!("\"{a}\""))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    format!(
+        "\n[snat]\npool_v4 = [{}]\npool_v6 = [{}]\ndual_stack = true\nsessions_per_worker = 65536\n{extra}\n",
+        list(pool_v4),
+        list(pool_v6)
+    )
+}
+
+fn start(topo: &NetTopology, label: &str, snat: &str) -> Vnf {
+    VnfBuilder::new()
+        .label(label)
+        .mode("egress")
+        .workers(1)
+        .netns(&topo.dut)
+        .eal_args(topo.vdevs())
+        .extra_toml(&topo.vlans_toml())
+        .extra_toml(snat)
+        .start()
+        .unwrap()
+}
+
+/// `show drops` → packets by reason.
+fn drops(vnf: &Vnf) -> BTreeMap<String, u64> {
+    egressctl(vnf, &["show", "drops"])
+        .lines()
+        .skip(1)
+        .filter_map(|l| {
+            let mut w = l.split_whitespace();
+            Some((w.next()?.to_string(), w.next()?.parse().ok()?))
+        })
+        .collect()
+}
+
+/// The drop counters are published by the workers periodically: wait until `reason` reaches
+/// `at_least` (or 5 s passed) and return its value.
+fn drop_count(vnf: &Vnf, reason: &str, at_least: u64) -> u64 {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let n = drops(vnf).get(reason).copied().unwrap_or(0);
+        if n >= at_least || Instant::now() >= deadline {
+            return n;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// `curl` from the pod; returns the body.
+fn curl(pod: &NetNs, url: &str) -> String {
+    let out = pod
+        .command("curl")
+        .args(["-sS", "-g", "--max-time", "10", url])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "curl {url}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Serves a file from the external namespace on v4 and v6; `curl` from the pod, three times per
+/// family; the server must log `seen_v4` / `seen_v6` as the client of every request.
+fn http_run(label: &str, pool_v4: &[&str], pool_v6: &[&str], seen_v4: &str, seen_v6: &str) {
+    require_root();
+    let _s = serial();
+    let dir = egress_tests::test_dir(label).unwrap();
+    let root = dir.path().join("www");
+    std::fs::create_dir(&root).unwrap();
+    std::fs::write(root.join("hello.txt"), "hello through egress-vnf\n").unwrap();
+    let topo = NetTopology::new(None);
+    let web4 = http_server(&topo.ext, EXT_V4, 8080, &root, dir.path()).unwrap();
+    let web6 = http_server(&topo.ext, EXT_V6, 8080, &root, dir.path()).unwrap();
+    let vnf = start(&topo, label, &snat_toml(pool_v4, pool_v6, ""));
+
+    for url in [
+        format!("http://{EXT_V4}:8080/hello.txt"),
+        format!("http://[{EXT_V6}]:8080/hello.txt"),
+    ] {
+        for _ in 0..3 {
+            assert_eq!(curl(&topo.pod, &url), "hello through egress-vnf\n", "{url}");
+        }
+    }
+    let (p4, p6) = (http_peers(&web4), http_peers(&web6));
+    assert_eq!(p4, vec![seen_v4; 3], "IPv4 server log:\n{}", web4.stderr());
+    assert_eq!(p6, vec![seen_v6; 3], "IPv6 server log:\n{}", web6.stderr());
+    // The server never saw the pod itself.
+    assert!(!web4.stderr().contains(POD_V4) && !web6.stderr().contains(POD_V6));
+    let d = drops(&vnf);
+    vnf.stop().unwrap();
+    assert_eq!(
+        d.get("nat_ports_exhausted").copied().unwrap_or(0),
+        0,
+        "{d:?}"
+    );
+}
+
+/// RFC 4787 REQ-2 (paired pooling): every connection of the pod leaves from the one pool
+/// address, IPv4 (SNAT44) and IPv6 (SNAT66 with `dual_stack`).
+#[test]
+fn curl_v4_and_v6_server_sees_the_snat_pool_address_rfc4787_req2() {
+    http_run("snat-curl", &[POOL_V4], &[POOL_V6], POOL_V4, POOL_V6);
+}
+
+/// SNAT automap: empty pools, the server sees the external VLAN's self IPs.
+#[test]
+fn curl_automap_server_sees_the_external_self_ip() {
+    http_run("snat-automap", &[], &[], EXT_SELF_V4, EXT_SELF_V6);
+}
+
+/// ICMP echo identifiers of IPv4 (RFC 5508 section 3) and IPv6 pings from the pod: the
+/// identifier 7 lies outside the configured range, so the VNF must translate it; the replies
+/// come back to the pod with its own identifier (ping counts only those).
+#[test]
+fn ping_through_translates_the_echo_identifier_rfc5508_section3() {
+    require_root();
+    let _s = serial();
+    let dir = egress_tests::test_dir("snat-ping").unwrap();
+    let topo = NetTopology::new(None);
+    let vnf = start(
+        &topo,
+        "snat-ping",
+        &snat_toml(&[POOL_V4], &[POOL_V6], "port_min = 20000\nport_max = 29999"),
+    );
+    let cap = Capture::start(&topo.ext, &topo.ext_link.a, dir.path(), "ext").unwrap();
+    for dst in [EXT_V4, EXT_V6] {
+        let mut c = topo.pod.command("ping");
+        if dst.contains(':') {
+            c.arg("-6");
+        }
+        let out = c
+            .args(["-n", "-c", "3", "-i", "0.2", "-W", "2", "-e", "7", dst])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && text.contains("3 received"),
+            "ping {dst}:\n{text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let frames = cap.stop().unwrap();
+    vnf.stop().unwrap();
+    // Echo requests seen on the external link: IPv4 (type 8) and ICMPv6 (type 128).
+    let mut ids4 = BTreeSet::new();
+    let mut ids6 = BTreeSet::new();
+    for f in &frames {
+        match u16::from_be_bytes([f[12], f[13]]) {
+            0x0800 if f[23] == 1 && f[34] == 8 => {
+                assert_eq!(
+                    &f[26..30],
+                    &POOL_V4.parse::<std::net::Ipv4Addr>().unwrap().octets()
+                );
+                ids4.insert(u16::from_be_bytes([f[38], f[39]]));
+            }
+            0x86dd if f[20] == 58 && f[54] == 128 => {
+                assert_eq!(
+                    &f[22..38],
+                    &POOL_V6.parse::<std::net::Ipv6Addr>().unwrap().octets()
+                );
+                ids6.insert(u16::from_be_bytes([f[58], f[59]]));
+            }
+            _ => {}
+        }
+    }
+    for (fam, ids) in [("IPv4", &ids4), ("IPv6", &ids6)] {
+        assert_eq!(ids.len(), 1, "{fam}: one identifier outside: {ids:?}");
+        let id = *ids.iter().next().unwrap();
+        assert!(
+            (20000..=29999).contains(&id),
+            "{fam}: identifier {id} is not a translated one"
+        );
+    }
+}
+
+/// 10 000 concurrent UDP flows (one socket each) from the pod to an echo server: every flow is
+/// answered; the server saw every flow from the pool address, each with its own port
+/// (RFC 4787 REQ-1: one mapping per pod address and port).
+#[test]
+fn udp_10000_concurrent_flows_all_answered_rfc4787() {
+    require_root();
+    let _s = serial();
+    let dir = egress_tests::test_dir("snat-udp").unwrap();
+    let topo = NetTopology::new(None);
+    let peer = peer();
+    let _echo = peer
+        .echo(&topo.ext, &format!("{EXT_V4}:7000"), dir.path())
+        .unwrap();
+    let vnf = start(&topo, "snat-udp", &snat_toml(&[POOL_V4], &[POOL_V6], ""));
+    // Resolve the neighbours on both sides first.
+    let warm = peer
+        .flows(
+            &topo.pod,
+            &format!("{EXT_V4}:7000"),
+            1,
+            Duration::from_millis(200),
+            Duration::from_secs(5),
+            None,
+        )
+        .unwrap();
+    assert_eq!(warm.answered(), 1, "{}", warm.output);
+
+    const N: usize = 10_000;
+    let r = peer
+        .flows(
+            &topo.pod,
+            &format!("{EXT_V4}:7000"),
+            N,
+            Duration::from_millis(1000),
+            Duration::from_secs(60),
+            None,
+        )
+        .unwrap();
+    eprintln!(
+        "{N} flows: answered {} in {} ms, {} datagrams sent",
+        r.answered(),
+        r.elapsed_ms,
+        r.sent
+    );
+    let d = drops(&vnf);
+    vnf.stop().unwrap();
+    assert_eq!(r.answered(), N, "drops {d:?}\n{}", tail(&r));
+    let pool: IpAddr = POOL_V4.parse().unwrap();
+    assert!(
+        r.answers.iter().all(|a| a.seen.ip() == pool),
+        "{}",
+        tail(&r)
+    );
+    let ports: BTreeSet<u16> = r.answers.iter().map(|a| a.seen.port()).collect();
+    assert_eq!(ports.len(), N, "one outside port per flow");
+}
+
+fn tail(r: &FlowsResult) -> String {
+    let lines: Vec<&str> = r.output.lines().collect();
+    lines[lines.len().saturating_sub(10)..].join("\n")
+}
+
+fn seen(r: &FlowsResult) -> BTreeMap<u16, SocketAddr> {
+    r.answers.iter().map(|a| (a.local_port, a.seen)).collect()
+}
+
+/// One SNAT address, ports 20000-20009: ten flows take them all; five more flows are dropped
+/// and counted (`nat_ports_exhausted`, RFC 6888 REQ-8 style accounting); the first ten flows
+/// keep working with the same mappings.
+#[test]
+fn port_exhaustion_drops_and_counts_new_flows_existing_keep_working() {
+    require_root();
+    let _s = serial();
+    let dir = egress_tests::test_dir("snat-exhaust").unwrap();
+    let topo = NetTopology::new(None);
+    let peer = peer();
+    let server = format!("{EXT_V4}:7000");
+    let _echo = peer.echo(&topo.ext, &server, dir.path()).unwrap();
+    let vnf = start(
+        &topo,
+        "snat-exhaust",
+        &snat_toml(&[POOL_V4], &[], "port_min = 20000\nport_max = 20009"),
+    );
+    let retry = Duration::from_millis(300);
+    let first = peer
+        .flows(
+            &topo.pod,
+            &server,
+            10,
+            retry,
+            Duration::from_secs(10),
+            Some(30000),
+        )
+        .unwrap();
+    assert_eq!(first.answered(), 10, "{}", first.output);
+    let ports: BTreeSet<u16> = first.answers.iter().map(|a| a.seen.port()).collect();
+    assert_eq!(ports, (20000..=20009).collect(), "{}", first.output);
+
+    let before = drop_count(&vnf, "nat_ports_exhausted", 0);
+    let extra = peer
+        .flows(
+            &topo.pod,
+            &server,
+            5,
+            retry,
+            Duration::from_secs(2),
+            Some(31000),
+        )
+        .unwrap();
+    assert_eq!(extra.answered(), 0, "{}", extra.output);
+    let after = drop_count(&vnf, "nat_ports_exhausted", before + extra.sent);
+    eprintln!(
+        "exhaustion: {} datagrams of 5 new flows sent, nat_ports_exhausted {before} -> {after}",
+        extra.sent
+    );
+    assert_eq!(
+        after - before,
+        extra.sent,
+        "every datagram of a new flow counted"
+    );
+
+    let again = peer
+        .flows(
+            &topo.pod,
+            &server,
+            10,
+            retry,
+            Duration::from_secs(10),
+            Some(30000),
+        )
+        .unwrap();
+    assert_eq!(again.answered(), 10, "{}", again.output);
+    assert_eq!(seen(&again), seen(&first), "same mappings as before");
+    vnf.stop().unwrap();
+}
+
+/// One SNAT port, UDP timeout 2 s: flow A holds the port; flow B (another source port) is
+/// dropped until A's session expired and the port passed the reuse delay (RFC 6888 REQ-... /
+/// RFC 4787 REQ-5 timeouts), then B gets that very port.
+fn timeout_run(label: &str, reuse_delay_s: u64) {
+    require_root();
+    let _s = serial();
+    let dir = egress_tests::test_dir(label).unwrap();
+    let topo = NetTopology::new(None);
+    let peer = peer();
+    let server = format!("{EXT_V4}:7000");
+    let _echo = peer.echo(&topo.ext, &server, dir.path()).unwrap();
+    const UDP_S: u64 = 2;
+    let vnf = start(
+        &topo,
+        label,
+        &snat_toml(
+            &[POOL_V4],
+            &[],
+            &format!(
+                "port_min = 20000\nport_max = 20000\n[snat.timeouts]\nudp = {UDP_S}\nport_reuse_delay = {reuse_delay_s}"
+            ),
+        ),
+    );
+    let retry = Duration::from_millis(200);
+    let a = peer
+        .flows(
+            &topo.pod,
+            &server,
+            1,
+            retry,
+            Duration::from_secs(10),
+            Some(30000),
+        )
+        .unwrap();
+    assert_eq!(a.answered(), 1, "{}", a.output);
+    assert_eq!(
+        a.answers[0].seen,
+        format!("{POOL_V4}:20000").parse().unwrap()
+    );
+    // A's last packet (its answer) passed now; B retries every 200 ms until it is answered.
+    let t0 = Instant::now();
+    let b = peer
+        .flows(
+            &topo.pod,
+            &server,
+            1,
+            retry,
+            Duration::from_secs(20),
+            Some(31000),
+        )
+        .unwrap();
+    let waited = t0.elapsed();
+    let exhausted = drop_count(&vnf, "nat_ports_exhausted", 1);
+    vnf.stop().unwrap();
+    eprintln!(
+        "{label}: udp timeout {UDP_S} s, reuse delay {reuse_delay_s} s: B answered after {} ms, \
+         {} datagrams of B dropped as nat_ports_exhausted",
+        waited.as_millis(),
+        exhausted
+    );
+    assert_eq!(b.answered(), 1, "{}", b.output);
+    assert_eq!(
+        b.answers[0].seen,
+        format!("{POOL_V4}:20000").parse().unwrap(),
+        "B got the port A had"
+    );
+    let min = Duration::from_secs(UDP_S + reuse_delay_s);
+    assert!(
+        waited + Duration::from_millis(300) >= min,
+        "B answered after {waited:?}, before timeout + reuse delay {min:?}"
+    );
+    assert!(
+        waited <= min + Duration::from_secs(3),
+        "B answered only after {waited:?} (timeout + reuse delay {min:?})"
+    );
+    assert!(exhausted >= 1, "B was refused while the port was held");
+}
+
+/// UDP timeout 2 s and a reuse delay of 4 s: the port comes back after about 6 s.
+#[test]
+fn udp_session_expires_and_port_returns_after_reuse_delay_rfc6888() {
+    timeout_run("snat-timeout", 4);
+}
+
+/// The same without a reuse delay: the port comes back as soon as the session expired (2 s),
+/// which shows that the delay above is the reuse delay and not something else.
+#[test]
+fn udp_session_expires_and_port_returns_at_once_without_reuse_delay() {
+    timeout_run("snat-timeout0", 0);
+}
