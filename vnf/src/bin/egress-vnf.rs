@@ -391,6 +391,11 @@ fn run_with_eal(args: &Args, cfg: &VnfConfig, file: &str) -> Result<(), Fail> {
         tsc_hz: hz,
         net: net.clone(),
         neigh: snapshots.clone(),
+        features: feature_stats.clone(),
+        dssm: _dssm.as_ref().map(|d: &dssm::DssmHandle| d.stats()),
+        localmap: _localmap
+            .as_ref()
+            .map(|l: &localmap::LocalMapHandle| l.stats.clone()),
     });
     let control = match ControlSocket::bind(std::path::Path::new(&cfg.control.socket)) {
         Ok(c) => Some(Arc::new(c)),

@@ -62,6 +62,50 @@ pub struct FeatureCounters {
     pub sessions: u64,
 }
 
+impl FeatureCounters {
+    /// Sums another worker's counters into these.
+    pub fn add(&mut self, o: &FeatureCounters) {
+        self.nat.add(&o.nat);
+        self.xnat.add(&o.xnat);
+        let (a, b) = (&mut self.dns, &o.dns);
+        macro_rules! sum {
+            ($($f:ident),*) => { $( a.$f += b.$f; )* };
+        }
+        sum!(
+            queries_v4,
+            queries_v6,
+            answers_v4,
+            answers_v6,
+            cache_hit,
+            forwarded,
+            merged,
+            rate_limited,
+            formerr,
+            notimp,
+            refused,
+            malformed,
+            bad_checksum,
+            servfail,
+            nxdomain,
+            synthesized46,
+            synthesized64,
+            truncated,
+            dns46_mappings_created,
+            dns46_sorry,
+            dns46_unavailable,
+            upstream_queries,
+            upstream_replies,
+            upstream_timeouts,
+            spoofed_reply,
+            upstream_malformed,
+            cache_entries,
+            cache_bytes,
+            pending
+        );
+        self.sessions += o.sessions;
+    }
+}
+
 /// Allocates frames from the worker's pool.
 pub struct PoolAlloc(pub Option<Mempool>);
 

@@ -55,6 +55,42 @@ pub struct State {
     pub net: Option<Arc<NetConfig>>,
     /// Each worker's published neighbour table (egress mode), for `show neigh`.
     pub neigh: Vec<Arc<NeighSnapshot>>,
+    /// Each worker's published feature counters (DNS, NAT), for `show vs stats` and metrics.
+    pub features: Vec<Arc<crate::datapath::FeatureStats>>,
+    /// The dSSM client's counters, when dSSM is enabled.
+    pub dssm: Option<Arc<crate::slowpath::dssm::DssmStats>>,
+    /// The in-process mapping store's counters, when dSSM is disabled.
+    pub localmap: Option<Arc<crate::slowpath::localmap::LocalMapStats>>,
+}
+
+/// The virtual servers of CONTRACT section 1, in `show vs stats` order.
+pub const VIRTUAL_SERVERS: [&str; 6] = [
+    "egress-ipv4",
+    "egress-ipv6",
+    "egress-dns-ipv4",
+    "egress-dns-ipv6",
+    "egress-ipv4-nat46",
+    "egress-ipv6-nat64",
+];
+
+/// One row of `show vs stats`.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct VsRow {
+    pub name: &'static str,
+    #[serde(rename = "clientside.tot_conns")]
+    pub clientside_tot_conns: u64,
+    #[serde(rename = "clientside.cur_conns")]
+    pub clientside_cur_conns: u64,
+    #[serde(rename = "serverside.tot_conns")]
+    pub serverside_tot_conns: u64,
+    #[serde(rename = "clientside.pkts_in")]
+    pub clientside_pkts_in: u64,
+    #[serde(rename = "clientside.pkts_out")]
+    pub clientside_pkts_out: u64,
+    #[serde(rename = "clientside.bytes_in")]
+    pub clientside_bytes_in: u64,
+    #[serde(rename = "clientside.bytes_out")]
+    pub clientside_bytes_out: u64,
 }
 
 const HELP: &str = "\
@@ -67,6 +103,7 @@ commands:
   show route                     connected and static routes, longest prefix first
   show neigh                     each worker's neighbour table (ARP/NDP) and network counters
   show drops                     drop counters by reason, with what each reason means
+  show vs stats                  virtual servers: connections and packets (egress-ipv4, egress-dns-ipv4, ...)
   show config                    the configuration in force
   help                           this text
 ports are named 1.1, 1.2, ... in probe order";
@@ -93,6 +130,7 @@ impl State {
             ["show", "route"] | ["show", "routes"] => self.routes(),
             ["show", "neigh"] | ["show", "neighbours"] | ["show", "arp"] => self.neighbours(),
             ["show", "drops"] => self.drops(),
+            ["show", "vs", "stats"] => self.vs_stats(),
             ["show", "config"] => {
                 let text = self.config.to_toml_string();
                 Reply::ok(format!("# {}\n{text}", self.config_path.display()), serde_json::to_value(&self.config).unwrap_or(Value::Null))
@@ -416,6 +454,87 @@ impl State {
             ));
         }
         Reply::ok(text, json!({ "neighbours": data, "counters": counters }))
+    }
+
+    /// Feature counters summed over workers.
+    pub fn feature_totals(&self) -> crate::datapath::features::FeatureCounters {
+        let mut t = crate::datapath::features::FeatureCounters::default();
+        for f in &self.features {
+            t.add(&f.get());
+        }
+        t
+    }
+
+    /// The rows of `show vs stats` (CONTRACT section 1). NAT virtual servers count sessions
+    /// (a connection = a session); DNS virtual servers count queries from pods (client side)
+    /// and queries to upstream servers (server side, both families in the IPv4 row's total).
+    pub fn vs_rows(&self) -> Vec<VsRow> {
+        use crate::nat::SessionKind;
+        let t = self.feature_totals();
+        let nat = |name: &'static str, k: SessionKind| {
+            let v = t.nat.vs(k);
+            VsRow {
+                name,
+                clientside_tot_conns: v.clientside_tot_conns,
+                clientside_cur_conns: v.clientside_cur_conns,
+                serverside_tot_conns: v.serverside_tot_conns,
+                clientside_pkts_in: v.clientside_pkts_in,
+                clientside_pkts_out: v.clientside_pkts_out,
+                clientside_bytes_in: v.clientside_bytes_in,
+                clientside_bytes_out: v.clientside_bytes_out,
+            }
+        };
+        let d = &t.dns;
+        vec![
+            nat("egress-ipv4", SessionKind::Snat44),
+            nat("egress-ipv6", SessionKind::Snat66),
+            VsRow {
+                name: "egress-dns-ipv4",
+                clientside_tot_conns: d.queries_v4,
+                clientside_cur_conns: d.pending,
+                serverside_tot_conns: d.upstream_queries,
+                clientside_pkts_in: d.queries_v4,
+                clientside_pkts_out: d.answers_v4,
+                ..VsRow::default()
+            },
+            VsRow {
+                name: "egress-dns-ipv6",
+                clientside_tot_conns: d.queries_v6,
+                clientside_pkts_in: d.queries_v6,
+                clientside_pkts_out: d.answers_v6,
+                ..VsRow::default()
+            },
+            nat("egress-ipv4-nat46", SessionKind::Nat46),
+            nat("egress-ipv6-nat64", SessionKind::Nat64),
+        ]
+    }
+
+    fn vs_stats(&self) -> Reply {
+        let rows = self.vs_rows();
+        let mut t = vec![[
+            "name",
+            "clientside.tot_conns",
+            "clientside.cur_conns",
+            "serverside.tot_conns",
+            "clientside.pkts_in",
+            "clientside.pkts_out",
+        ]
+        .map(String::from)
+        .to_vec()];
+        for r in &rows {
+            t.push(vec![
+                r.name.to_string(),
+                r.clientside_tot_conns.to_string(),
+                r.clientside_cur_conns.to_string(),
+                r.serverside_tot_conns.to_string(),
+                r.clientside_pkts_in.to_string(),
+                r.clientside_pkts_out.to_string(),
+            ]);
+        }
+        Reply::ok(
+            table(&t),
+            serde_json::to_value(&rows).unwrap_or(Value::Null),
+        )
     }
 
     /// Drop counters summed over workers, by reason.

@@ -92,6 +92,7 @@ impl Publisher {
         for (reason, n) in state.drop_totals() {
             counter!("egress_drops_total", "reason" => reason.name()).absolute(n);
         }
+        self.publish_features(state);
         let reports = state.lcore_reports();
         self.prev_busy.resize(reports.len(), (0, 0));
         for (r, prev) in reports.iter().zip(self.prev_busy.iter_mut()) {
@@ -107,6 +108,50 @@ impl Publisher {
             gauge!("egress_lcore_busy_ratio", "lcore" => lcore.clone()).set(ratio);
             counter!("egress_lcore_rx_packets_total", "lcore" => lcore)
                 .absolute(r.counters.rx_packets);
+        }
+    }
+
+    fn publish_features(&mut self, state: &State) {
+        use crate::nat::{OpenError, SessionKind};
+        let t = state.feature_totals();
+        for r in state.vs_rows() {
+            counter!("egress_vs_clientside_connections_total", "vs" => r.name)
+                .absolute(r.clientside_tot_conns);
+            gauge!("egress_vs_clientside_connections_active", "vs" => r.name)
+                .set(r.clientside_cur_conns as f64);
+        }
+        for (result, n) in t.dns.query_results() {
+            counter!("egress_dns_queries_total", "result" => result).absolute(n);
+        }
+        let created = match (&state.dssm, &state.localmap) {
+            (Some(d), _) => d.snapshot().created,
+            (None, Some(l)) => l.created.load(std::sync::atomic::Ordering::Relaxed),
+            (None, None) => 0,
+        };
+        counter!("egress_dns46_mappings_created_total").absolute(created);
+        counter!("egress_dns46_sorry_answers_total").absolute(t.dns.dns46_sorry);
+        for k in SessionKind::ALL {
+            gauge!("egress_nat_sessions_active", "kind" => k.name())
+                .set(t.nat.sessions_active[k.index()] as f64);
+        }
+        for e in OpenError::ALL {
+            counter!("egress_nat_port_alloc_failures_total", "kind" => e.name())
+                .absolute(t.nat.alloc_failures[e.index()]);
+        }
+        match &state.dssm {
+            Some(d) => {
+                let s = d.snapshot();
+                gauge!("egress_dssm_up").set(s.up as f64);
+                counter!("egress_dssm_failovers_total").absolute(s.failovers);
+                for (op, result, n) in s.requests {
+                    counter!("egress_dssm_requests_total", "op" => op, "result" => result)
+                        .absolute(n);
+                }
+            }
+            None => {
+                gauge!("egress_dssm_up").set(0.0);
+                counter!("egress_dssm_failovers_total").absolute(0);
+            }
         }
     }
 
