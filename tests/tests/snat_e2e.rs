@@ -287,8 +287,8 @@ fn seen(r: &FlowsResult) -> BTreeMap<u16, SocketAddr> {
 }
 
 /// One SNAT address, ports 20000-20009: ten flows take them all; five more flows are dropped
-/// and counted (`nat_ports_exhausted`, RFC 6888 REQ-8 style accounting); the first ten flows
-/// keep working with the same mappings.
+/// and counted (`nat_ports_exhausted`, every datagram of them); the first ten flows keep
+/// working with the same mappings.
 #[test]
 fn port_exhaustion_drops_and_counts_new_flows_existing_keep_working() {
     require_root();
@@ -357,8 +357,9 @@ fn port_exhaustion_drops_and_counts_new_flows_existing_keep_working() {
 }
 
 /// One SNAT port, UDP timeout 2 s: flow A holds the port; flow B (another source port) is
-/// dropped until A's session expired and the port passed the reuse delay (RFC 6888 REQ-... /
-/// RFC 4787 REQ-5 timeouts), then B gets that very port.
+/// dropped until A's session expired (configurable UDP timeout, RFC 4787 REQ-5) and the port
+/// passed the reuse delay (RFC 6888), then B gets that very port. The VNF keeps reuse times in
+/// whole seconds rounded up, so the port may come back up to 1 s late, never early.
 fn timeout_run(label: &str, reuse_delay_s: u64) {
     require_root();
     let _s = serial();

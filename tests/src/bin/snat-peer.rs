@@ -91,7 +91,7 @@ fn flows(
                         Err(_) => {}
                     }
                     // Pace the bursts so that the VNF's and the kernels' rings keep up.
-                    if sent % 256 == 0 {
+                    if sent.is_multiple_of(256) {
                         std::thread::sleep(Duration::from_millis(2));
                     }
                 }
@@ -100,18 +100,13 @@ fn flows(
         }
         let mut got = 0;
         for (i, s) in socks.iter().enumerate() {
-            loop {
-                match s.recv(&mut buf) {
-                    Ok(len) => {
-                        let text = String::from_utf8_lossy(&buf[..len]).into_owned();
-                        let mut w = text.split(' ');
-                        if w.next() == Some(i.to_string().as_str()) && answered[i].is_none() {
-                            answered[i] = Some(w.next().unwrap_or("").to_string());
-                            left -= 1;
-                            got += 1;
-                        }
-                    }
-                    Err(_) => break,
+            while let Ok(len) = s.recv(&mut buf) {
+                let text = String::from_utf8_lossy(&buf[..len]).into_owned();
+                let mut w = text.split(' ');
+                if w.next() == Some(i.to_string().as_str()) && answered[i].is_none() {
+                    answered[i] = Some(w.next().unwrap_or("").to_string());
+                    left -= 1;
+                    got += 1;
                 }
             }
         }
