@@ -9,10 +9,10 @@ use anyhow::Context;
 use clap::Parser;
 use egress_config::{parse_port_name, Mode, VnfConfig};
 use egress_vnf::datapath::features::{FeatureSetup, MapRings};
-use egress_vnf::datapath::FeatureStats;
 use egress_vnf::datapath::{
     EgressSetup, NeighMsg, NeighSnapshot, Worker, WorkerConfig, WorkerCounters,
 };
+use egress_vnf::datapath::{FeatureStats, ReloadSlot};
 use egress_vnf::net::NetConfig;
 use egress_vnf::slowpath::control::ControlSocket;
 use egress_vnf::slowpath::dssm::{self, DssmSettings, RingLink, SliceAllocator, WorkerLink};
@@ -317,6 +317,9 @@ fn run_with_eal(args: &Args, cfg: &VnfConfig, file: &str) -> Result<(), Fail> {
                 Some(localmap::start(slice, links).context("starting the mapping service")?);
         }
     }
+    let reload_slots: Vec<Arc<ReloadSlot>> = (0..nworkers)
+        .map(|_| Arc::new(ReloadSlot::default()))
+        .collect();
     let feature_stats: Vec<Arc<FeatureStats>> = (0..nworkers)
         .map(|_| Arc::new(FeatureStats::default()))
         .collect();
@@ -358,6 +361,7 @@ fn run_with_eal(args: &Args, cfg: &VnfConfig, file: &str) -> Result<(), Fail> {
                 map_rings: map_rings.get(i).cloned(),
                 seed: random_seed(),
                 feature_stats: feature_stats[i].clone(),
+                reload: reload_slots[i].clone(),
             });
         }
         rte::launch(l, move || w.run())
@@ -385,7 +389,7 @@ fn run_with_eal(args: &Args, cfg: &VnfConfig, file: &str) -> Result<(), Fail> {
     }
     let state = Arc::new(State {
         config_path: args.config.clone(),
-        config: cfg.clone(),
+        config: std::sync::Mutex::new(cfg.clone()),
         ports: ports.clone(),
         workers: workers.clone(),
         tsc_hz: hz,
@@ -396,6 +400,11 @@ fn run_with_eal(args: &Args, cfg: &VnfConfig, file: &str) -> Result<(), Fail> {
         localmap: _localmap
             .as_ref()
             .map(|l: &localmap::LocalMapHandle| l.stats.clone()),
+        reload: if net.is_some() {
+            reload_slots.clone()
+        } else {
+            Vec::new()
+        },
     });
     let control = match ControlSocket::bind(std::path::Path::new(&cfg.control.socket)) {
         Ok(c) => Some(Arc::new(c)),

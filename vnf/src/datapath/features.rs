@@ -325,6 +325,13 @@ impl Features {
         std::mem::swap(&mut self.env.routed.0, out);
     }
 
+    /// New DNS settings from a live reload (zones, cache, rate limit, timeouts).
+    pub fn reconfigure_dns(&mut self, settings: DnsSettings) {
+        if let Some(dns) = self.dns.as_mut() {
+            dns.reconfigure(settings);
+        }
+    }
+
     /// Counters of every stage.
     pub fn counters(&self) -> FeatureCounters {
         FeatureCounters {

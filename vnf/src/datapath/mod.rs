@@ -24,7 +24,7 @@ pub use crate::drop::DropReason;
 pub use crate::frame::{Frame, FrameError, VecFrame};
 pub use counters::{WorkerCounters, WorkerSnapshot};
 pub use snapshot::{NeighCopy, NeighMsg, NeighSnapshot};
-pub use worker::{EgressSetup, FeatureStats, Worker, WorkerConfig};
+pub use worker::{EgressSetup, FeatureStats, ReloadSlot, Worker, WorkerConfig};
 
 use rte::PortId;
 

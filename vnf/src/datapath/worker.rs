@@ -13,12 +13,14 @@ use super::io::{TxQueues, WorkerIo};
 use super::pipeline::Egress;
 use super::snapshot::{NeighMsg, NeighSnapshot, PUBLISH_MS};
 use super::Verdict;
+use crate::dns::DnsSettings;
 use crate::drop::DropReason;
 use crate::net::{NeighUpdate, Net, NetConfig};
 use egress_config::Mode;
 use rte::{Burst, Mbuf, Mempool, Port, PortId, QueueId, Ring};
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 /// What a worker needs to know at start.
 #[derive(Debug, Clone)]
@@ -55,6 +57,8 @@ pub struct EgressSetup {
     pub seed: [u8; 32],
     /// Where the worker publishes its feature counters for the slow path.
     pub feature_stats: Arc<FeatureStats>,
+    /// Where a live reload hands this worker its new settings.
+    pub reload: Arc<ReloadSlot>,
 }
 
 /// A worker's feature counters as last published (every `PUBLISH_MS`). The worker only
@@ -70,6 +74,35 @@ impl FeatureStats {
     }
 }
 
+/// What one worker is handed at a reload.
+#[derive(Default)]
+pub struct ReloadSlot {
+    generation: AtomicU64,
+    dns: Mutex<Option<DnsSettings>>,
+}
+
+impl ReloadSlot {
+    /// Slow path: hands new DNS settings to the worker.
+    pub fn offer(&self, dns: DnsSettings) {
+        if let Ok(mut g) = self.dns.lock() {
+            *g = Some(dns);
+        }
+        self.generation.fetch_add(1, Ordering::Release);
+    }
+
+    /// Worker: the generation now (compare with the last one applied).
+    #[inline]
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// Worker: takes the offered settings without waiting (`None` if the slow path holds the
+    /// lock right now: try again at the next step).
+    pub fn try_take(&self) -> Option<Option<DnsSettings>> {
+        self.dns.try_lock().ok().map(|mut g| g.take())
+    }
+}
+
 struct EgressState {
     pipeline: Egress,
     inbox: Arc<Ring<NeighMsg>>,
@@ -78,6 +111,8 @@ struct EgressState {
     next_publish: u64,
     cycles_per_ms: u64,
     feature_stats: Arc<FeatureStats>,
+    reload: Arc<ReloadSlot>,
+    reload_generation: u64,
 }
 
 /// One worker lcore's state. Created on the main lcore, moved to its lcore by `launch`.
@@ -131,6 +166,8 @@ impl Worker {
                 features,
             },
             feature_stats: s.feature_stats,
+            reload: s.reload,
+            reload_generation: 0,
             inbox: s.inbox,
             snapshot: s.snapshot,
             announce: s.announce,
@@ -224,6 +261,15 @@ impl Worker {
             net.apply_update(NeighUpdate::from(msg), now, &mut io);
         }
         net.poll(now, &mut io);
+        let generation = eg.reload.generation();
+        if generation != eg.reload_generation {
+            if let Some(offer) = eg.reload.try_take() {
+                eg.reload_generation = generation;
+                if let (Some(dns), Some(f)) = (offer, eg.pipeline.features.as_mut()) {
+                    f.reconfigure_dns(dns);
+                }
+            }
+        }
         eg.pipeline.poll_features(now, &mut io);
         let net = &mut eg.pipeline.net;
         if now >= eg.next_publish {

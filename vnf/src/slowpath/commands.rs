@@ -47,7 +47,8 @@ impl Reply {
 /// What the commands can see: handles and counters, read-only.
 pub struct State {
     pub config_path: std::path::PathBuf,
-    pub config: VnfConfig,
+    /// The config in force (replaced by a successful `reload`).
+    pub config: std::sync::Mutex<VnfConfig>,
     pub ports: Vec<Port>,
     pub workers: Vec<(LcoreId, Arc<WorkerCounters>)>,
     pub tsc_hz: u64,
@@ -61,6 +62,8 @@ pub struct State {
     pub dssm: Option<Arc<crate::slowpath::dssm::DssmStats>>,
     /// The in-process mapping store's counters, when dSSM is disabled.
     pub localmap: Option<Arc<crate::slowpath::localmap::LocalMapStats>>,
+    /// Each worker's reload slot (egress mode).
+    pub reload: Vec<Arc<crate::datapath::ReloadSlot>>,
 }
 
 /// The virtual servers of CONTRACT section 1, in `show vs stats` order.
@@ -103,6 +106,7 @@ commands:
   show route                     connected and static routes, longest prefix first
   show neigh                     each worker's neighbour table (ARP/NDP) and network counters
   show drops                     drop counters by reason, with what each reason means
+  reload                         re-read the config file: [dns] and [log] change live, the rest needs a restart
   show vs stats                  virtual servers: connections and packets (egress-ipv4, egress-dns-ipv4, ...)
   show config                    the configuration in force
   help                           this text
@@ -131,9 +135,11 @@ impl State {
             ["show", "neigh"] | ["show", "neighbours"] | ["show", "arp"] => self.neighbours(),
             ["show", "drops"] => self.drops(),
             ["show", "vs", "stats"] => self.vs_stats(),
+            ["reload"] => self.reload(),
             ["show", "config"] => {
-                let text = self.config.to_toml_string();
-                Reply::ok(format!("# {}\n{text}", self.config_path.display()), serde_json::to_value(&self.config).unwrap_or(Value::Null))
+                let cfg = self.config();
+                let text = cfg.to_toml_string();
+                Reply::ok(format!("# {}\n{text}", self.config_path.display()), serde_json::to_value(&cfg).unwrap_or(Value::Null))
             }
             ["show", "port", ..] | ["clear", "port", ..] => {
                 Reply::err("usage: show port info|stats all|<port>, clear port stats all|<port> (ports: 1.1, 1.2, ...)")
@@ -454,6 +460,68 @@ impl State {
             ));
         }
         Reply::ok(text, json!({ "neighbours": data, "counters": counters }))
+    }
+
+    /// A copy of the config in force.
+    pub fn config(&self) -> VnfConfig {
+        match self.config.lock() {
+            Ok(g) => g.clone(),
+            Err(p) => p.into_inner().clone(),
+        }
+    }
+
+    /// `reload`: validate the file, refuse what needs a restart, hand the rest to the workers.
+    fn reload(&self) -> Reply {
+        use crate::slowpath::reload;
+        let new = match VnfConfig::load(&self.config_path) {
+            Ok(c) => c,
+            Err(e) => {
+                log::warn!("reload refused: {e}");
+                return Reply::err(format!(
+                    "reload refused, the config in force is unchanged: {e}"
+                ));
+            }
+        };
+        let old = self.config();
+        let (live, restart) = reload::diff(&old, &new);
+        if let Some(msg) = reload::refusal(&old, &new, &restart) {
+            log::warn!("{msg}");
+            return Reply::err(msg);
+        }
+        if live.is_empty() {
+            return Reply::ok("reload: no change\n".into(), json!({ "changed": [] }));
+        }
+        if live.contains(&"dns") {
+            let Some(net) = &self.net else {
+                return Reply::err("reload refused: DNS needs egress mode");
+            };
+            let workers = self.reload.len() as u16;
+            match crate::datapath::features::FeatureSetup::from_config(&new, net, workers) {
+                Ok(Some(setup)) => {
+                    for (i, slot) in self.reload.iter().enumerate() {
+                        if let Some(d) = setup.for_worker(i as u16, workers).dns {
+                            slot.offer(d);
+                        }
+                    }
+                }
+                Ok(None) => {}
+                Err((field, msg)) => {
+                    return Reply::err(format!("reload refused: field `{field}`: {msg}"));
+                }
+            }
+        }
+        if live.contains(&"log") {
+            log::set_max_level(reload::log_filter(new.log.level));
+        }
+        let changed = live.join(", ");
+        if let Ok(mut g) = self.config.lock() {
+            *g = new;
+        }
+        log::info!(
+            "config reloaded from {}: {changed}",
+            self.config_path.display()
+        );
+        Reply::ok(format!("reloaded: {changed}\n"), json!({ "changed": live }))
     }
 
     /// Feature counters summed over workers.

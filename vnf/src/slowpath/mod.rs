@@ -6,6 +6,7 @@ pub mod control;
 pub mod dssm;
 pub mod localmap;
 pub mod metrics;
+pub mod reload;
 pub mod stats;
 
 pub use commands::{Reply, Request, State};
