@@ -82,14 +82,14 @@ mod tests {
 
     #[test]
     fn dns_and_log_are_live_the_rest_needs_a_restart() {
-        let old = cfg("[dns]\nenabled = true\nrate_limit = 10\n");
-        let new = cfg("[dns]\nenabled = true\nrate_limit = 20\n[log]\nlevel = \"debug\"\n");
+        let old = cfg("[dns]\nenabled = true\nrate_limit = 10\n\n[[dns.forward_zones]]\nzone = \".\"\nservers = [\"192.0.2.53:53\"]\n");
+        let new = cfg("[dns]\nenabled = true\nrate_limit = 20\n\n[[dns.forward_zones]]\nzone = \".\"\nservers = [\"192.0.2.53:53\"]\n[log]\nlevel = \"debug\"\n");
         let (live, restart) = diff(&old, &new);
         assert_eq!(live, vec!["dns", "log"]);
         assert!(restart.is_empty());
         assert!(refusal(&old, &new, &restart).is_none());
 
-        let new = cfg("[dns]\nenabled = true\nrate_limit = 10\n[dataplane]\nworkers = 2\n");
+        let new = cfg("[dns]\nenabled = true\nrate_limit = 10\n\n[[dns.forward_zones]]\nzone = \".\"\nservers = [\"192.0.2.53:53\"]\n[dataplane]\nworkers = 2\n");
         let (live, restart) = diff(&old, &new);
         assert!(live.is_empty());
         assert_eq!(restart, vec!["dataplane"]);
@@ -114,7 +114,7 @@ mod tests {
         let slot = ReloadSlot::default();
         assert_eq!(slot.generation(), 0);
         let s = crate::dns::DnsSettings::from_config(
-            &cfg("[dns]\nenabled = true\n"),
+            &cfg("[dns]\nenabled = true\n\n[[dns.forward_zones]]\nzone = \".\"\nservers = [\"192.0.2.53:53\"]\n"),
             None,
             None,
             (61440, 65535),
