@@ -38,8 +38,12 @@ fn peer() -> SnatPeer {
     SnatPeer::new(env!("CARGO_BIN_EXE_snat-peer"))
 }
 
-/// The `[snat]` section: pools (empty = automap), dual stack, and more keys/tables.
+/// The `[snat]` section: pools (empty = automap), dual stack on, and more keys/tables.
 fn snat_toml(pool_v4: &[&str], pool_v6: &[&str], extra: &str) -> String {
+    snat_toml_stack(pool_v4, pool_v6, true, extra)
+}
+
+fn snat_toml_stack(pool_v4: &[&str], pool_v6: &[&str], dual_stack: bool, extra: &str) -> String {
     let list = |p: &[&str]| {
         p.iter()
             .map(|a| format!("\"{a}\""))
@@ -47,7 +51,7 @@ fn snat_toml(pool_v4: &[&str], pool_v6: &[&str], extra: &str) -> String {
             .join(", ")
     };
     format!(
-        "\n[snat]\npool_v4 = [{}]\npool_v6 = [{}]\ndual_stack = true\nsessions_per_worker = 65536\n{extra}\n",
+        "\n[snat]\npool_v4 = [{}]\npool_v6 = [{}]\ndual_stack = {dual_stack}\nsessions_per_worker = 65536\n{extra}\n",
         list(pool_v4),
         list(pool_v6)
     )
@@ -446,4 +450,167 @@ fn udp_session_expires_and_port_returns_after_reuse_delay_rfc6888() {
 #[test]
 fn udp_session_expires_and_port_returns_at_once_without_reuse_delay() {
     timeout_run("snat-timeout0", 0);
+}
+
+/// `ping -c 1 -e ID` from the pod; whether the reply came.
+fn ping_once(pod: &NetNs, dst: &str, id: u16) -> bool {
+    let out = pod
+        .command("ping")
+        .args(["-n", "-c", "1", "-W", "1", "-e", &id.to_string(), dst])
+        .output()
+        .unwrap();
+    out.status.success() && String::from_utf8_lossy(&out.stdout).contains("1 received")
+}
+
+/// ICMP query sessions (RFC 5508 section 3.2: configurable query timeout): one identifier,
+/// ICMP timeout 2 s, reuse delay 2 s. Ping A (identifier 7) takes it; ping B (identifier 8) is
+/// refused until A's session expired and the identifier passed the delay, about 4 s later.
+#[test]
+fn icmp_query_session_expires_and_identifier_returns_rfc5508_section3() {
+    require_root();
+    let _s = serial();
+    let topo = NetTopology::new(None);
+    let vnf = start(
+        &topo,
+        "snat-icmp-timeout",
+        &snat_toml(
+            &[POOL_V4],
+            &[],
+            "port_min = 20000\nport_max = 20000\n[snat.timeouts]\nicmp = 2\nport_reuse_delay = 2",
+        ),
+    );
+    assert!(ping_once(&topo.pod, EXT_V4, 7), "ping A");
+    let t0 = Instant::now();
+    assert!(
+        !ping_once(&topo.pod, EXT_V4, 8),
+        "ping B while A holds the identifier"
+    );
+    let mut waited = None;
+    while t0.elapsed() < Duration::from_secs(15) {
+        if ping_once(&topo.pod, EXT_V4, 8) {
+            waited = Some(t0.elapsed());
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let exhausted = drop_count(&vnf, "nat_ports_exhausted", 1);
+    vnf.stop().unwrap();
+    let waited = waited.expect("ping B never got through");
+    eprintln!(
+        "icmp timeout 2 s, reuse delay 2 s: ping B answered after {} ms, {exhausted} echo requests \
+         dropped as nat_ports_exhausted",
+        waited.as_millis()
+    );
+    assert!(exhausted >= 1);
+    assert!(
+        waited >= Duration::from_millis(3500),
+        "B got the identifier after {waited:?}, before timeout + delay (4 s)"
+    );
+    assert!(waited <= Duration::from_secs(8), "{waited:?}");
+}
+
+/// Without `snat.dual_stack` IPv6 from a pod is not translated: the IPv6 request never reaches
+/// the server (dropped in the VNF as `unclassified`), while IPv4 still goes out from the pool
+/// address.
+#[test]
+fn ipv6_is_not_translated_without_dual_stack() {
+    require_root();
+    let _s = serial();
+    let dir = egress_tests::test_dir("snat-v4only").unwrap();
+    let root = dir.path().join("www");
+    std::fs::create_dir(&root).unwrap();
+    std::fs::write(root.join("hello.txt"), "hello\n").unwrap();
+    let topo = NetTopology::new(None);
+    let web4 = http_server(&topo.ext, EXT_V4, 8080, &root, dir.path()).unwrap();
+    let web6 = http_server(&topo.ext, EXT_V6, 8080, &root, dir.path()).unwrap();
+    let vnf = start(
+        &topo,
+        "snat-v4only",
+        &snat_toml_stack(&[POOL_V4], &[POOL_V6], false, ""),
+    );
+    assert_eq!(
+        curl(&topo.pod, &format!("http://{EXT_V4}:8080/hello.txt")),
+        "hello\n"
+    );
+    let out = topo
+        .pod
+        .command("curl")
+        .args(["-sS", "-g", "--max-time", "3"])
+        .arg(format!("http://[{EXT_V6}]:8080/hello.txt"))
+        .output()
+        .unwrap();
+    // The pod's SYNs (first one and retransmissions) match no egress function.
+    let unclassified = drop_count(&vnf, "unclassified", 1);
+    vnf.stop().unwrap();
+    assert!(
+        !out.status.success(),
+        "IPv6 curl must fail without dual stack"
+    );
+    assert_eq!(http_peers(&web4), vec![POOL_V4]);
+    assert!(http_peers(&web6).is_empty(), "{}", web6.stderr());
+    assert!(
+        unclassified >= 1,
+        "the IPv6 SYNs are counted as unclassified drops"
+    );
+}
+
+/// TCP tracking (RFC 5382 REQ-5, RFC 7857 section 2.2): a connection closed by FINs from both
+/// sides falls back to the transitory timeout (2 s here) instead of the established one (two
+/// hours): with one SNAT port, a second connection gets through once the first one's session
+/// expired and the port passed the reuse delay (2 s).
+#[test]
+fn tcp_closed_connection_expires_after_transitory_timeout_rfc7857_section2_2() {
+    require_root();
+    let _s = serial();
+    let dir = egress_tests::test_dir("snat-tcp-timeout").unwrap();
+    let root = dir.path().join("www");
+    std::fs::create_dir(&root).unwrap();
+    std::fs::write(root.join("hello.txt"), "hello\n").unwrap();
+    let topo = NetTopology::new(None);
+    let web = http_server(&topo.ext, EXT_V4, 8080, &root, dir.path()).unwrap();
+    let vnf = start(
+        &topo,
+        "snat-tcp-timeout",
+        &snat_toml(
+            &[POOL_V4],
+            &[],
+            "port_min = 20000\nport_max = 20000\n[snat.timeouts]\ntcp_transitory = 2\nport_reuse_delay = 2",
+        ),
+    );
+    let url = format!("http://{EXT_V4}:8080/hello.txt");
+    assert_eq!(curl(&topo.pod, &url), "hello\n");
+    // The server closed, the client closed: both FINs crossed the VNF.
+    let t0 = Instant::now();
+    let attempt = || {
+        topo.pod
+            .command("curl")
+            .args(["-sS", "--max-time", "1", &url])
+            .output()
+            .unwrap()
+            .status
+            .success()
+    };
+    let mut waited = None;
+    while t0.elapsed() < Duration::from_secs(15) {
+        if attempt() {
+            waited = Some(t0.elapsed());
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let exhausted = drop_count(&vnf, "nat_ports_exhausted", 1);
+    vnf.stop().unwrap();
+    let waited = waited.expect("the second connection never got through");
+    eprintln!(
+        "tcp_transitory 2 s, reuse delay 2 s: second connection after {} ms, {exhausted} SYNs \
+         dropped as nat_ports_exhausted",
+        waited.as_millis()
+    );
+    assert_eq!(http_peers(&web), vec![format!("{POOL_V4}"); 2]);
+    assert!(exhausted >= 1, "the second connection was refused first");
+    assert!(
+        waited >= Duration::from_millis(3000),
+        "second connection after {waited:?}: before timeout + delay (4 s)"
+    );
+    assert!(waited <= Duration::from_secs(9), "{waited:?}");
 }
