@@ -56,9 +56,10 @@ pub const SERVER_V6_THREE: &str = "2001:db8::12";
 pub const DNS_UPSTREAM: &str = "192.0.2.53";
 /// The zone the upstream serves.
 pub const ZONE: &str = "egress.test.";
-/// Resolver addresses the pods are configured with: nothing has them, the VNF answers.
-pub const POD4_RESOLVER: &str = "10.1.0.53";
-pub const POD6_RESOLVER: &str = "fd00:1::53";
+/// Resolver addresses the pods are configured with (off-link, like a cluster DNS service IP:
+/// reached through the default route): nothing has them, the VNF answers.
+pub const POD4_RESOLVER: &str = "10.96.0.10";
+pub const POD6_RESOLVER: &str = "fd00:96::10";
 /// The DNS46 pool, its reserved range and the static NAT46 mapping.
 pub const NAT46_SUBNET: &str = "10.250.1.0/24";
 pub const NAT46_RESERVED: u32 = 8;
@@ -90,6 +91,8 @@ pub struct Features {
     pub slice: Option<(String, String)>,
     /// `nat46.sorry_ip`.
     pub sorry_ip: Option<String>,
+    /// The IPv6 host of the static NAT46 mapping of [`NAT46_STATIC_V4`] (None: no mapping).
+    pub static_v6: Option<String>,
     /// A `[dssm]` section (None: the in-process store).
     pub dssm_toml: Option<String>,
 }
@@ -103,6 +106,7 @@ impl Default for Features {
             rate_limit: 0,
             slice: None,
             sorry_ip: Some(NAT46_SORRY.into()),
+            static_v6: Some(SERVER_V6.into()),
             dssm_toml: None,
         }
     }
@@ -116,8 +120,13 @@ impl Features {
         );
         if self.nat46 {
             t.push_str(&format!(
-                "[nat46]\nenabled = true\nipv4_subnet = \"{NAT46_SUBNET}\"\nmax_reserved_static_ips = {NAT46_RESERVED}\nmax_tmm_replicas = 1\nstatic_mappings = [{{ ipv4 = \"{NAT46_STATIC_V4}\", ipv6 = \"{SERVER_V6}\" }}]\n"
+                "[nat46]\nenabled = true\nipv4_subnet = \"{NAT46_SUBNET}\"\nmax_reserved_static_ips = {NAT46_RESERVED}\nmax_tmm_replicas = 1\n"
             ));
+            if let Some(v6) = &self.static_v6 {
+                t.push_str(&format!(
+                    "static_mappings = [{{ ipv4 = \"{NAT46_STATIC_V4}\", ipv6 = \"{v6}\" }}]\n"
+                ));
+            }
             if let Some((a, b)) = &self.slice {
                 t.push_str(&format!("slice_first = \"{a}\"\nslice_last = \"{b}\"\n"));
             }
