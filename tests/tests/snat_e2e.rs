@@ -23,6 +23,7 @@
 mod topology;
 
 use egress_tests::netns::NetNs;
+use egress_tests::process::{ChildGuard, Stream};
 use egress_tests::snat::{http_peers, http_server, Capture, FlowsResult, SnatPeer};
 use egress_tests::vnf::{Vnf, VnfBuilder};
 use egress_tests::{require_root, serial};
@@ -613,4 +614,111 @@ fn tcp_closed_connection_expires_after_transitory_timeout_rfc7857_section2_2() {
         "second connection after {waited:?}: before timeout + delay (4 s)"
     );
     assert!(waited <= Duration::from_secs(9), "{waited:?}");
+}
+
+/// `python3` UDP listener for the filtering test: prints `ready`, then `got PAYLOAD ADDR PORT`
+/// per datagram until `timeout` seconds without one.
+const UDP_LISTEN: &str = r#"
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind((sys.argv[1], int(sys.argv[2])))
+s.settimeout(float(sys.argv[3]))
+print("ready", flush=True)
+try:
+    while True:
+        d, a = s.recvfrom(2048)
+        print("got", d.decode(), a[0], a[1], flush=True)
+except socket.timeout:
+    print("done", flush=True)
+"#;
+
+/// `python3` one-shot UDP sender: from ADDR:PORT to ADDR:PORT.
+const UDP_SEND: &str = r#"
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind((sys.argv[1], int(sys.argv[2])))
+s.sendto(sys.argv[5].encode(), (sys.argv[3], int(sys.argv[4])))
+"#;
+
+/// RFC 4787 REQ-1 (endpoint-independent mapping): the pod's source port 30000 (outside the
+/// configured range, so the VNF must pick another) keeps one outside port towards two servers.
+/// RFC 4787 REQ-8 (address-and-port-dependent filtering, the behaviour docs/nat.md documents):
+/// a datagram to that outside port from a third host, or from a known host but another port,
+/// does not reach the pod; one from a remote of a live session does.
+#[test]
+fn udp_endpoint_independent_mapping_and_filtering_rfc4787_req1_req8() {
+    require_root();
+    let _s = serial();
+    let dir = egress_tests::test_dir("snat-eim").unwrap();
+    let topo = NetTopology::new(None);
+    for a in ["192.0.2.2/24", "192.0.2.3/24"] {
+        topo.ext
+            .ip(&["addr", "add", a, "dev", &topo.ext_link.a])
+            .unwrap();
+    }
+    let peer = peer();
+    let echo1 = peer.echo(&topo.ext, "192.0.2.1:7000", dir.path()).unwrap();
+    let echo2 = peer.echo(&topo.ext, "192.0.2.2:7000", dir.path()).unwrap();
+    let vnf = start(
+        &topo,
+        "snat-eim",
+        &snat_toml(&[POOL_V4], &[], "port_min = 20000\nport_max = 29999"),
+    );
+    let one = |server: &str| {
+        let r = peer
+            .flows(
+                &topo.pod,
+                server,
+                1,
+                Duration::from_millis(200),
+                Duration::from_secs(10),
+                Some(30000),
+            )
+            .unwrap();
+        assert_eq!(r.answered(), 1, "{server}: {}", r.output);
+        r.answers[0].seen
+    };
+    let s1 = one("192.0.2.1:7000");
+    let s2 = one("192.0.2.2:7000");
+    assert_eq!(s1, s2, "one mapping for the pod's 10.1.0.1:30000");
+    assert_eq!(s1.ip(), POOL_V4.parse::<IpAddr>().unwrap());
+    assert!((20000..=29999).contains(&s1.port()), "{s1}");
+    // Free 192.0.2.1:7000 for the sender below.
+    drop((echo1, echo2));
+
+    let mut listen = topo.pod.command("python3");
+    listen.args(["-u", "-c", UDP_LISTEN, POD_V4, "30000", "2"]);
+    let mut listener = ChildGuard::spawn(listen, dir.path(), "listener").unwrap();
+    listener
+        .wait_for_output(Stream::Stdout, "ready", Duration::from_secs(10))
+        .unwrap();
+    let mapped = s1.port().to_string();
+    for (src, sport, what) in [
+        ("192.0.2.3", "7000", "stranger"),
+        ("192.0.2.1", "7001", "otherport"),
+        ("192.0.2.1", "7000", "session"),
+    ] {
+        topo.ext
+            .run(
+                "python3",
+                &["-c", UDP_SEND, src, sport, POOL_V4, &mapped, what],
+            )
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    listener
+        .wait_for_output(Stream::Stdout, "done", Duration::from_secs(10))
+        .unwrap();
+    let got = listener.stdout();
+    vnf.stop().unwrap();
+    assert!(
+        got.contains("got session 192.0.2.1 7000"),
+        "the session's remote reaches the pod:\n{got}"
+    );
+    assert!(
+        !got.contains("stranger") && !got.contains("otherport"),
+        "filtered:\n{got}"
+    );
 }
