@@ -4,7 +4,8 @@
 #   make build   cargo build --release --workspace
 #   make lint    cargo fmt --check and clippy -D warnings
 #   make test    setup + build + lint + every test (unit, property, DPDK, end-to-end)
-#   make demo    two network namespaces joined through the VNF (bridge mode), a ping crosses it;
+#   make demo    IPv4-only pod -> IPv6-only service by name (DNS46/NAT46), IPv6-only pod -> IPv4-only
+#                service (DNS64/NAT64), SNAT44, `egressctl show vs stats`;
 #                `make demo HOLD=1` keeps the topology up until Ctrl-C
 #   make bench   the perf/ benchmarks
 #

@@ -333,7 +333,9 @@ impl EgressTopology {
             format!("TCP4-LISTEN:80,bind={addr},reuseaddr,fork")
         };
         let mut cmd = self.ext.command("socat");
-        cmd.arg(listen)
+        // -T: a forked child whose client went quiet exits (nothing outlives the test).
+        cmd.args(["-T", "10"])
+            .arg(listen)
             .arg(format!("EXEC:/bin/bash {}", script.display()));
         let child = ChildGuard::spawn(cmd, self.dir.path(), &format!("http-{name}"))?;
         // Wait until it listens.

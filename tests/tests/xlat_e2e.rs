@@ -133,7 +133,14 @@ fn udp_servers(
         (9001, format!("EXEC:/bin/bash {}", script.display())),
     ] {
         let mut c = topo.ext.command("socat");
-        c.args(["-b", "65536", &fam.replace("{}", &port.to_string()), &exec]);
+        c.args([
+            "-b",
+            "65536",
+            "-T",
+            "5",
+            &fam.replace("{}", &port.to_string()),
+            &exec,
+        ]);
         v.push(
             egress_tests::process::ChildGuard::spawn(c, topo.dir(), &format!("udp{port}")).unwrap(),
         );
