@@ -26,18 +26,33 @@ pub fn key6(a: Ipv6Addr) -> String {
     format!("{PREFIX_V6}{a}")
 }
 
-/// Creates the pair unless the IPv6 is mapped already or the IPv4 is taken.
-/// KEYS: v6 key, v4 key. ARGV: v6 text, v4 text.
-/// Returns {0, v4} created, {1, v4} the IPv6's existing IPv4, {2, v6} the IPv4 is taken.
+/// Creates pairs unless the IPv6 is mapped already or the IPv4 is taken, for each pair i:
+/// KEYS[2i-1] = v6 key, KEYS[2i] = v4 key, ARGV[2i-1] = v6 text, ARGV[2i] = v4 text. Returns two
+/// items per pair: 0, v4 (created) | 1, existing v4 of the IPv6 | 2, IPv6 holding the IPv4.
+/// One script call carries up to [`CREATE_CHUNK`] pairs (the call overhead dominates Redis's
+/// cost of a single pair); the whole call is atomic, so each pair is too.
 pub const CREATE_LUA: &str = r#"
-local cur = redis.call('GET', KEYS[1])
-if cur then return {1, cur} end
-local other = redis.call('GET', KEYS[2])
-if other then return {2, other} end
-redis.call('SET', KEYS[2], ARGV[1])
-redis.call('SET', KEYS[1], ARGV[2])
-return {0, ARGV[2]}
+local out = {}
+for i = 1, #KEYS, 2 do
+  local cur = redis.call('GET', KEYS[i])
+  if cur then
+    out[#out + 1] = 1; out[#out + 1] = cur
+  else
+    local other = redis.call('GET', KEYS[i + 1])
+    if other then
+      out[#out + 1] = 2; out[#out + 1] = other
+    else
+      redis.call('SET', KEYS[i + 1], ARGV[i])
+      redis.call('SET', KEYS[i], ARGV[i + 1])
+      out[#out + 1] = 0; out[#out + 1] = ARGV[i + 1]
+    end
+  end
+end
+return out
 "#;
+
+/// Pairs per creation script call.
+pub const CREATE_CHUNK: usize = 64;
 
 /// Sets a manual pair, overwriting; removes the reverse keys of pairs it replaces.
 /// KEYS: v4 key, v6 key. ARGV: v6 text, v4 text.
@@ -138,20 +153,16 @@ fn int(v: &Value) -> Option<i64> {
     }
 }
 
-fn parse_create(v: &Value) -> Result<CreateOutcome, String> {
-    let Value::Array(items) = v else {
-        return Err(format!("unexpected create answer {v:?}"));
-    };
-    let code = items.first().and_then(int);
-    let val = items.get(1).and_then(text).unwrap_or_default();
-    match code {
+fn parse_create(code: Option<&Value>, val: Option<&Value>) -> Result<CreateOutcome, String> {
+    let val = val.and_then(text).unwrap_or_default();
+    match code.and_then(int) {
         Some(0) => Ok(CreateOutcome::Created),
         Some(1) => val
             .parse()
             .map(CreateOutcome::Existing)
             .map_err(|_| format!("dns46:v6 key holds `{val}`, not an IPv4 address")),
         Some(2) => Ok(CreateOutcome::Taken(val.parse().ok())),
-        _ => Err(format!("unexpected create answer {v:?}")),
+        _ => Err(format!("unexpected create answer {code:?} {val:?}")),
     }
 }
 
@@ -160,6 +171,8 @@ pub struct Store {
     con: MultiplexedConnection,
     wait_replicas: u32,
     wait_timeout_ms: u32,
+    /// SHA1 of [`CREATE_LUA`].
+    create_sha: String,
 }
 
 impl Store {
@@ -169,6 +182,7 @@ impl Store {
             con,
             wait_replicas,
             wait_timeout_ms,
+            create_sha: redis::Script::new(CREATE_LUA).get_hash().to_string(),
         }
     }
 
@@ -212,30 +226,70 @@ impl Store {
     /// failure fails the batch; a command error fails only its answer. When `WAIT` is not
     /// acknowledged, every creation's answer is `Failed`.
     pub async fn batch(&mut self, ops: &[BatchOp]) -> Result<Vec<BatchAnswer>, DssmError> {
+        let out = self.batch_once(ops).await?;
+        // A server that does not have the creation script yet (a new or restarted master)
+        // answers NOSCRIPT: load it and run the batch again (nothing of it was written).
+        if out
+            .iter()
+            .any(|a| matches!(a, BatchAnswer::Failed(e) if e.starts_with("NOSCRIPT")))
+        {
+            self.load_scripts().await?;
+            return self.batch_once(ops).await;
+        }
+        Ok(out)
+    }
+
+    /// `SCRIPT LOAD`s the creation script (run by `EVALSHA` in batches).
+    pub async fn load_scripts(&mut self) -> Result<(), DssmError> {
+        let sha: String = redis::cmd("SCRIPT")
+            .arg("LOAD")
+            .arg(CREATE_LUA)
+            .query_async(&mut self.con)
+            .await
+            .map_err(|e| Self::err("SCRIPT LOAD", e))?;
+        self.create_sha = sha;
+        Ok(())
+    }
+
+    async fn batch_once(&mut self, ops: &[BatchOp]) -> Result<Vec<BatchAnswer>, DssmError> {
         let mut pipe = redis::pipe();
         pipe.ignore_errors();
-        let mut writes = false;
+        // Lookups one command each, in order; creations in chunks of one script call.
+        let creates: Vec<(usize, Ipv6Addr, Ipv4Addr)> = ops
+            .iter()
+            .enumerate()
+            .filter_map(|(i, op)| match *op {
+                BatchOp::Create(v6, v4) => Some((i, v6, v4)),
+                _ => None,
+            })
+            .collect();
+        let mut ncmds = 0;
         for op in ops {
             match *op {
                 BatchOp::Get4(a) => {
                     pipe.cmd("GET").arg(key4(a));
+                    ncmds += 1;
                 }
                 BatchOp::Get6(a) => {
                     pipe.cmd("GET").arg(key6(a));
+                    ncmds += 1;
                 }
-                BatchOp::Create(v6, v4) => {
-                    writes = true;
-                    pipe.cmd("EVAL")
-                        .arg(CREATE_LUA)
-                        .arg(2)
-                        .arg(key6(v6))
-                        .arg(key4(v4))
-                        .arg(v6.to_string())
-                        .arg(v4.to_string());
-                }
+                BatchOp::Create(..) => {}
             }
         }
-        let wait = writes && self.wait_replicas > 0;
+        let nlookups = ncmds;
+        for chunk in creates.chunks(CREATE_CHUNK) {
+            let cmd = pipe.cmd("EVALSHA");
+            cmd.arg(&self.create_sha).arg(chunk.len() * 2);
+            for (_, v6, v4) in chunk {
+                cmd.arg(key6(*v6)).arg(key4(*v4));
+            }
+            for (_, v6, v4) in chunk {
+                cmd.arg(v6.to_string()).arg(v4.to_string());
+            }
+            ncmds += 1;
+        }
+        let wait = !creates.is_empty() && self.wait_replicas > 0;
         if wait {
             pipe.cmd("WAIT")
                 .arg(self.wait_replicas)
@@ -245,15 +299,15 @@ impl Store {
             .query_async(&mut self.con)
             .await
             .map_err(|e| Self::err("pipeline", e))?;
-        if values.len() != ops.len() + wait as usize {
+        if values.len() != ncmds + wait as usize {
             return Err(DssmError::Data(format!(
                 "pipeline of {} commands got {} answers",
-                ops.len() + wait as usize,
+                ncmds + wait as usize,
                 values.len()
             )));
         }
         let acked = if wait {
-            match &values[ops.len()] {
+            match &values[ncmds] {
                 Value::ServerError(e) => Err(format!("WAIT failed: {e:?}")),
                 v => match int(v) {
                     Some(n) if n >= self.wait_replicas as i64 => Ok(()),
@@ -267,37 +321,46 @@ impl Store {
         } else {
             Ok(())
         };
-        let mut out = Vec::with_capacity(ops.len());
-        for (op, v) in ops.iter().zip(values.iter()) {
-            if let Value::ServerError(e) = v {
-                out.push(BatchAnswer::Failed(format!(
-                    "{} {}",
-                    e.code(),
-                    e.details().unwrap_or("")
-                )));
-                continue;
+        let failed = |e: &redis::ServerError| {
+            BatchAnswer::Failed(format!("{} {}", e.code(), e.details().unwrap_or("")))
+        };
+        let mut out = vec![BatchAnswer::Failed(String::new()); ops.len()];
+        let mut vi = 0;
+        for (i, op) in ops.iter().enumerate() {
+            let v = match op {
+                BatchOp::Create(..) => continue,
+                _ => &values[vi],
+            };
+            vi += 1;
+            out[i] = match (op, v) {
+                (_, Value::ServerError(e)) => failed(e),
+                (BatchOp::Get4(_), Value::Nil) => BatchAnswer::V6(None),
+                (BatchOp::Get4(_), v) => match text(v).and_then(|t| t.parse().ok()) {
+                    Some(a) => BatchAnswer::V6(Some(a)),
+                    None => BatchAnswer::Failed(format!("dns46:v4 value {v:?} is not IPv6")),
+                },
+                (BatchOp::Get6(_), Value::Nil) => BatchAnswer::V4(None),
+                (_, v) => match text(v).and_then(|t| t.parse().ok()) {
+                    Some(a) => BatchAnswer::V4(Some(a)),
+                    None => BatchAnswer::Failed(format!("dns46:v6 value {v:?} is not IPv4")),
+                },
+            };
+        }
+        for (c, chunk) in creates.chunks(CREATE_CHUNK).enumerate() {
+            let v = &values[nlookups + c];
+            for (j, (i, _, _)) in chunk.iter().enumerate() {
+                out[*i] = match v {
+                    Value::ServerError(e) => failed(e),
+                    Value::Array(items) => {
+                        match (parse_create(items.get(2 * j), items.get(2 * j + 1)), &acked) {
+                            (Err(e), _) => BatchAnswer::Failed(e),
+                            (Ok(_), Err(e)) => BatchAnswer::Failed(e.clone()),
+                            (Ok(o), Ok(())) => BatchAnswer::Created(o),
+                        }
+                    }
+                    other => BatchAnswer::Failed(format!("unexpected create answer {other:?}")),
+                };
             }
-            out.push(match op {
-                BatchOp::Get4(_) => match v {
-                    Value::Nil => BatchAnswer::V6(None),
-                    v => match text(v).and_then(|t| t.parse().ok()) {
-                        Some(a) => BatchAnswer::V6(Some(a)),
-                        None => BatchAnswer::Failed(format!("dns46:v4 value {v:?} is not IPv6")),
-                    },
-                },
-                BatchOp::Get6(_) => match v {
-                    Value::Nil => BatchAnswer::V4(None),
-                    v => match text(v).and_then(|t| t.parse().ok()) {
-                        Some(a) => BatchAnswer::V4(Some(a)),
-                        None => BatchAnswer::Failed(format!("dns46:v6 value {v:?} is not IPv4")),
-                    },
-                },
-                BatchOp::Create(..) => match (parse_create(v), &acked) {
-                    (Err(e), _) => BatchAnswer::Failed(e),
-                    (Ok(_), Err(e)) => BatchAnswer::Failed(e.clone()),
-                    (Ok(o), Ok(())) => BatchAnswer::Created(o),
-                },
-            });
         }
         Ok(out)
     }
