@@ -14,6 +14,7 @@ use egress_vnf::datapath::{
 };
 use egress_vnf::datapath::{FeatureStats, ReloadSlot};
 use egress_vnf::net::NetConfig;
+use egress_vnf::slowpath::commands::ControlOverrides;
 use egress_vnf::slowpath::control::ControlSocket;
 use egress_vnf::slowpath::dssm::{self, DssmSettings, RingLink, SliceAllocator, WorkerLink};
 use egress_vnf::slowpath::localmap;
@@ -404,6 +405,13 @@ fn run_with_eal(args: &Args, cfg: &VnfConfig, file: &str) -> Result<(), Fail> {
             reload_slots.clone()
         } else {
             Vec::new()
+        },
+        overrides: ControlOverrides {
+            socket: args
+                .control_socket
+                .as_ref()
+                .map(|p| p.display().to_string()),
+            metrics_listen: args.metrics_listen.clone(),
         },
     });
     let control = match ControlSocket::bind(std::path::Path::new(&cfg.control.socket)) {

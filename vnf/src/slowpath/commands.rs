@@ -64,6 +64,28 @@ pub struct State {
     pub localmap: Option<Arc<crate::slowpath::localmap::LocalMapStats>>,
     /// Each worker's reload slot (egress mode).
     pub reload: Vec<Arc<crate::datapath::ReloadSlot>>,
+    /// Command-line overrides of the file (`--control-socket`, `--metrics-listen`), applied to
+    /// a reloaded file too so they keep precedence.
+    pub overrides: ControlOverrides,
+}
+
+/// Values the command line set over the config file's `[control]`.
+#[derive(Debug, Clone, Default)]
+pub struct ControlOverrides {
+    pub socket: Option<String>,
+    pub metrics_listen: Option<String>,
+}
+
+impl ControlOverrides {
+    /// Applies the overrides to a config read from the file.
+    pub fn apply(&self, cfg: &mut VnfConfig) {
+        if let Some(s) = &self.socket {
+            cfg.control.socket = s.clone();
+        }
+        if let Some(m) = &self.metrics_listen {
+            cfg.control.metrics_listen = m.clone();
+        }
+    }
 }
 
 /// The virtual servers of CONTRACT section 1, in `show vs stats` order.
@@ -473,7 +495,7 @@ impl State {
     /// `reload`: validate the file, refuse what needs a restart, hand the rest to the workers.
     fn reload(&self) -> Reply {
         use crate::slowpath::reload;
-        let new = match VnfConfig::load(&self.config_path) {
+        let mut new = match VnfConfig::load(&self.config_path) {
             Ok(c) => c,
             Err(e) => {
                 log::warn!("reload refused: {e}");
@@ -482,6 +504,7 @@ impl State {
                 ));
             }
         };
+        self.overrides.apply(&mut new);
         let old = self.config();
         let (live, restart) = reload::diff(&old, &new);
         if let Some(msg) = reload::refusal(&old, &new, &restart) {
