@@ -434,7 +434,7 @@ fn timeout_run(label: &str, reuse_delay_s: u64) {
         "B answered after {waited:?}, before timeout + reuse delay {min:?}"
     );
     assert!(
-        waited <= min + Duration::from_secs(3),
+        waited <= min + Duration::from_secs(4),
         "B answered only after {waited:?} (timeout + reuse delay {min:?})"
     );
     assert!(exhausted >= 1, "B was refused while the port was held");
@@ -507,7 +507,7 @@ fn icmp_query_session_expires_and_identifier_returns_rfc5508_section3() {
         waited >= Duration::from_millis(3500),
         "B got the identifier after {waited:?}, before timeout + delay (4 s)"
     );
-    assert!(waited <= Duration::from_secs(8), "{waited:?}");
+    assert!(waited <= Duration::from_secs(10), "{waited:?}");
 }
 
 /// Without `snat.dual_stack` IPv6 from a pod is not translated: the IPv6 request never reaches
@@ -613,11 +613,11 @@ fn tcp_closed_connection_expires_after_transitory_timeout_rfc7857_section2_2() {
         waited >= Duration::from_millis(3000),
         "second connection after {waited:?}: before timeout + delay (4 s)"
     );
-    assert!(waited <= Duration::from_secs(9), "{waited:?}");
+    assert!(waited <= Duration::from_secs(10), "{waited:?}");
 }
 
 /// `python3` UDP listener for the filtering test: prints `ready`, then `got PAYLOAD ADDR PORT`
-/// per datagram until `timeout` seconds without one.
+/// per datagram until the payload `session` (sent last) or `timeout` seconds without one.
 const UDP_LISTEN: &str = r#"
 import socket, sys
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -629,7 +629,11 @@ try:
     while True:
         d, a = s.recvfrom(2048)
         print("got", d.decode(), a[0], a[1], flush=True)
+        if d == b"session":
+            break
 except socket.timeout:
+    pass
+finally:
     print("done", flush=True)
 "#;
 
@@ -689,7 +693,7 @@ fn udp_endpoint_independent_mapping_and_filtering_rfc4787_req1_req8() {
     drop((echo1, echo2));
 
     let mut listen = topo.pod.command("python3");
-    listen.args(["-u", "-c", UDP_LISTEN, POD_V4, "30000", "2"]);
+    listen.args(["-u", "-c", UDP_LISTEN, POD_V4, "30000", "10"]);
     let mut listener = ChildGuard::spawn(listen, dir.path(), "listener").unwrap();
     listener
         .wait_for_output(Stream::Stdout, "ready", Duration::from_secs(10))
@@ -709,7 +713,7 @@ fn udp_endpoint_independent_mapping_and_filtering_rfc4787_req1_req8() {
         std::thread::sleep(Duration::from_millis(100));
     }
     listener
-        .wait_for_output(Stream::Stdout, "done", Duration::from_secs(10))
+        .wait_for_output(Stream::Stdout, "done", Duration::from_secs(20))
         .unwrap();
     let got = listener.stdout();
     vnf.stop().unwrap();
