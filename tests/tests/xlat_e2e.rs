@@ -183,11 +183,12 @@ fn udp_3000_byte_datagrams_both_ways_through_nat46_and_nat64() {
         }
     }
     let frag = drop_count(&vnf, "nat_fragment").unwrap();
+    let drops = egressctl(&vnf, &["show", "drops"]).unwrap();
     vnf.stop().unwrap();
     drop(servers);
     assert!(
         failures.is_empty(),
-        "{failures:?} (nat_fragment drops: {frag}; the NAT drops non-first fragments, docs/nat.md)"
+        "{failures:?} (nat_fragment drops: {frag}; the NAT drops non-first fragments, docs/nat.md)\n{drops}"
     );
 }
 
