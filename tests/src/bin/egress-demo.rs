@@ -190,6 +190,8 @@ fn run() -> Result<()> {
     }
 
     println!("\n== 4. the virtual servers ==");
+    // The workers publish their counters every 500 ms.
+    std::thread::sleep(Duration::from_millis(1200));
     println!("\n$ egressctl show vs stats");
     match egressctl(&vnf, &["show", "vs", "stats"]) {
         Ok(t) => print!("{t}"),
