@@ -1,7 +1,8 @@
 //! Golden pcap test of SNAT44/SNAT66 through the running VNF (egress mode, `net_pcap` vdevs,
 //! one worker): a pod sends a TCP SYN, a UDP datagram and an ICMP echo request over IPv4, and a
 //! UDP datagram and an ICMPv6 echo request over IPv6; the world answers each of them (SYN-ACK,
-//! UDP, echo replies) and sends an ICMP Port Unreachable about the translated UDP datagram.
+//! UDP, echo replies) and sends an ICMP and an ICMPv6 Port Unreachable about the translated UDP
+//! datagrams.
 //! Every packet is checked at fixed offsets on both sides and tshark decodes every frame the
 //! VNF emits without a malformed packet or a bad checksum (inner ones of the ICMP error too).
 //!
@@ -294,6 +295,17 @@ fn snat_tcp_udp_icmp_and_replies_rfc4787_rfc5382_rfc5508_sections_3_4_golden() {
         &frames::udp(Ips::V4(snat4(), ext4()), 40002, 7777, b"golden-udp"),
     );
     let unreach = icmpv4_port_unreachable(&udp_out);
+    // The same for IPv6: what the world received, and its ICMPv6 Port Unreachable about it.
+    let udp6_out = frames::ipv6(
+        snat6(),
+        ext6(),
+        frames::PROTO_UDP,
+        63,
+        &frames::udp(Ips::V6(snat6(), ext6()), 40003, 7777, b"golden-udp6"),
+    );
+    let mut unreach6 = vec![1, 4, 0, 0, 0, 0, 0, 0];
+    unreach6.extend_from_slice(&udp6_out);
+    icmpv6_checksum(ext6(), snat6(), &mut unreach6);
     let (ns2_dst, ns2) = neighbor_solicitation(ext6(), snat6(), EXT_MAC);
     let mut in2: Vec<Vec<u8>> = (0..96)
         .map(|i| {
@@ -360,6 +372,13 @@ fn snat_tcp_udp_icmp_and_replies_rfc4787_rfc5382_rfc5508_sections_3_4_golden() {
             frames::PROTO_ICMPV6,
             64,
             &echo6_r,
+        )),
+        ext_v6(frames::ipv6(
+            ext6(),
+            snat6(),
+            frames::PROTO_ICMPV6,
+            64,
+            &unreach6,
         )),
     ]);
 
@@ -514,6 +533,21 @@ fn snat_tcp_udp_icmp_and_replies_rfc4787_rfc5382_rfc5508_sections_3_4_golden() {
     assert_eq!(er6.len(), 1, "one ICMPv6 echo reply to the pod");
     assert_eq!(&er6[0][8..24], &ext6().octets());
     assert_eq!(u16_at(er6[0], 44), 0x2345);
+    // The ICMPv6 error about the pod's IPv6 datagram (the RFC 5508 section 4 behaviour for
+    // SNAT66): inner source fd00:1::1:40003, checksums recomputed (tshark checked them).
+    let un6: Vec<&Vec<u8>> = p6
+        .iter()
+        .filter(|p| p[6] == frames::PROTO_ICMPV6 && p[24..40] == pod6().octets() && p[40] == 1)
+        .collect();
+    assert_eq!(un6.len(), 1, "one ICMPv6 error to the pod: {p6:02x?}");
+    let un6 = un6[0];
+    assert_eq!(un6[41], 4, "Port Unreachable");
+    assert_eq!(&un6[8..24], &ext6().octets(), "from the world host");
+    let inner6 = &un6[48..];
+    assert_eq!(&inner6[8..24], &pod6().octets(), "inner source: the pod");
+    assert_eq!(&inner6[24..40], &ext6().octets());
+    assert_eq!((u16_at(inner6, 40), u16_at(inner6, 42)), (40003, 7777));
+    assert!(inner6.ends_with(b"golden-udp6"));
 
     // Nothing of the flows was dropped; the filler was (unknown VLAN).
     for l in drops.lines().skip(1) {
