@@ -89,11 +89,18 @@ impl VnfConfig {
         let cfg: VnfConfig = serde_path_to_error::deserialize(de).map_err(|e| {
             let field = e.path().to_string();
             let inner = e.into_inner();
-            let (line, column) = inner.span().map_or((0, 0), |s| line_col(text, s.start));
+            let span = inner.span();
+            let (line, column) = span.clone().map_or((0, 0), |s| line_col(text, s.start));
+            // The offending value as written (short values only), e.g. `"10.0.0.300"`.
+            let value = span
+                .and_then(|s| text.get(s))
+                .filter(|v| !v.is_empty() && v.len() <= 80 && !v.contains('\n'))
+                .map(|v| format!(" (got {v})"))
+                .unwrap_or_default();
             let message = if field.is_empty() || field == "." {
-                inner.message().to_string()
+                format!("{}{value}", inner.message())
             } else {
-                format!("field `{field}`: {}", inner.message())
+                format!("field `{field}`: {}{value}", inner.message())
             };
             ConfigError::Parse {
                 file: path.to_owned(),
@@ -129,6 +136,10 @@ mod parse_error_tests {
             .to_string();
         assert!(e.starts_with("x.toml:5:"), "{e}");
         assert!(e.contains("field `vlans[0].self_v4`"), "{e}");
+        assert!(
+            e.contains("10.0.0.300"),
+            "the offending value is quoted: {e}"
+        );
     }
 
     #[test]
