@@ -3,8 +3,8 @@
 //! The VNF runs on `net_null` ports (no traffic: this test is about configuration).
 
 use egress_tests::process::{ChildGuard, Stream};
-use egress_tests::vnf::{release_binary, spawn_vnf};
-use egress_tests::{require_root, serial, unique_file_prefix};
+use egress_tests::vnf::{release_binary, spawn_vnf, FilePrefix};
+use egress_tests::{require_root, serial};
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -31,7 +31,8 @@ fn editing_a_cr_rerenders_and_the_running_vnf_reloads() {
     std::fs::copy(&fixture, &cr).unwrap();
     let out = dir.path().join("vnf.toml");
     let socket = dir.path().join("control.sock");
-    let prefix = unique_file_prefix();
+    // Removes the VNF's DPDK runtime files when the test ends, failed or not.
+    let prefix = FilePrefix::new();
     let mut eal: Vec<String> = [
         "-l",
         "0-1",
@@ -44,7 +45,7 @@ fn editing_a_cr_rerenders_and_the_running_vnf_reloads() {
     .iter()
     .map(|a| format!("--eal={a}"))
     .collect();
-    eal.push(format!("--eal={prefix}"));
+    eal.push(format!("--eal={}", prefix.as_str()));
 
     // First render, then the VNF on it.
     let status = Command::new(release_binary("egress-sidecar").unwrap())
@@ -116,5 +117,4 @@ fn editing_a_cr_rerenders_and_the_running_vnf_reloads() {
     watch.interrupt(Duration::from_secs(5)).unwrap();
     let status = vnf.interrupt(Duration::from_secs(20)).unwrap();
     assert_eq!(status.code(), Some(0), "{}", vnf.stderr());
-    egress_tests::vnf::remove_dpdk_files(&prefix);
 }

@@ -3,8 +3,21 @@
 
 use rte::{Burst, Eal, Mbuf, MbufError, MbufRing, Mempool, Ring, BURST_SIZE};
 
+/// Removes the EAL's runtime directory (`/var/run/dpdk/<prefix>`) when the test ends.
+struct RuntimeDir(String);
+
+impl Drop for RuntimeDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(format!("/var/run/dpdk/{}", self.0));
+    }
+}
+
+fn prefix() -> String {
+    format!("rte-test-{}", std::process::id())
+}
+
 fn eal() -> Eal {
-    let prefix = format!("rte-test-{}", std::process::id());
+    let prefix = prefix();
     Eal::init(&[
         "--no-huge",
         "-m",
@@ -26,6 +39,7 @@ fn fill(m: &mut Mbuf, bytes: &[u8]) {
 
 #[test]
 fn mbuf_mempool_burst_ring() {
+    let _dir = RuntimeDir(prefix());
     let eal = eal();
     assert!(
         Eal::init(&["--no-huge"]).is_err(),
