@@ -289,9 +289,20 @@ impl Client {
         }
     }
 
+    /// Writes a request. A server may answer and close before reading a whole body (413 for
+    /// an oversized one): a write that fails because the peer closed is then not an error, the
+    /// response is read next.
     fn send(&mut self, bytes: &[u8]) {
-        self.tls.write_all(bytes).unwrap();
-        self.tls.flush().unwrap();
+        let r = self.tls.write_all(bytes).and_then(|_| self.tls.flush());
+        match r {
+            Ok(()) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::BrokenPipe | std::io::ErrorKind::ConnectionReset
+                ) => {}
+            Err(e) => panic!("sending the request: {e}"),
+        }
     }
 
     /// Reads more; 0 at the end of the stream (clean or not).

@@ -352,9 +352,21 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
         self.write_raw(&out).await
     }
 
-    /// Closes the write side (TLS close_notify, then FIN), ignoring errors.
+    /// Closes the write side (TLS close_notify, then FIN), ignoring errors, then lingers: what
+    /// the client still sends (a body we refused with 413, say) is read and discarded for up to
+    /// a second or 1 MiB, so that the kernel does not answer it with a reset that would destroy
+    /// the response before the client has read it.
     pub async fn shutdown(&mut self) {
         let _ = self.io.shutdown().await;
+        let deadline = Instant::now() + Duration::from_secs(1);
+        let mut left: usize = 1 << 20;
+        let mut buf = [0u8; 4096];
+        while left > 0 {
+            match timeout_at(deadline, self.io.read(&mut buf)).await {
+                Ok(Ok(n)) if n > 0 => left = left.saturating_sub(n),
+                _ => break,
+            }
+        }
     }
 }
 
