@@ -20,11 +20,10 @@
 //! - Protocol numbers are enums with an `Unknown(n)` variant; conversion from the raw number
 //!   never fails and never produces `Unknown(n)` for a number that has a named variant.
 //!
-//! Nothing here allocates, uses `unsafe`, or touches an mbuf: the modules work on `&[u8]` and
+//! Nothing here allocates or touches an mbuf: the modules work on `&[u8]` and
 //! `&mut [u8]` (or anything that derefs to them), so the same code serves DPDK mbufs and tests.
 //!
 //! Errors are one small `Copy` enum, [`WireError`], which the data path maps to drop reasons.
-#![forbid(unsafe_code)]
 
 use core::fmt;
 
