@@ -96,5 +96,10 @@ demo: setup
 	$(CARGO) build --release -p egress-vnf -p egress-tests --bins
 	$(TARGET_DIR)/release/egress-demo $(if $(filter 1 yes true,$(HOLD)),--hold)
 
+# BENCH_ARGS: options of the throughput runner, e.g. `make bench BENCH_ARGS="--seconds 2 --runs 1"`
+# (smoke run); CRITERION_ARGS: arguments of the criterion micro-benchmarks.
+BENCH_ARGS ?=
+CRITERION_ARGS ?=
 bench: setup build
-	$(CARGO) run --release -p egress-perf --bin bench
+	$(CARGO) run --release -p egress-perf --bin bench -- $(BENCH_ARGS)
+	$(CARGO) bench -p egress-perf -- $(CRITERION_ARGS)

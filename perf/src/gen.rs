@@ -8,7 +8,11 @@
 //! Addresses come from the RFC 2544 benchmarking range (198.18.0.0/15) and locally administered
 //! MACs, so a capture that escapes into a real network cannot be mistaken for real traffic.
 
-use std::net::Ipv4Addr;
+use egress_vnf::wire::{
+    EtherType, EthernetAddress, EthernetFrame, EthernetRepr, IpProtocol, Ipv4Packet, Ipv4Repr,
+    Ipv6Packet, Ipv6Repr, UdpPacket, UdpRepr,
+};
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 /// Parameters shared by every generator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,6 +40,7 @@ pub const MAX_FRAME_LEN: usize = 1514;
 const ETH_LEN: usize = 14;
 const VLAN_LEN: usize = 4;
 const IPV4_LEN: usize = 20;
+const IPV6_LEN: usize = 40;
 const UDP_LEN: usize = 8;
 const ETHERTYPE_IPV4: u16 = 0x0800;
 const ETHERTYPE_VLAN: u16 = 0x8100;
@@ -149,6 +154,117 @@ pub fn udp4_checksum(src: Ipv4Addr, dst: Ipv4Addr, udp: &[u8]) -> u16 {
     } else {
         c
     }
+}
+
+/// Builds an IPv4/UDP packet (IP header first) with the data plane's `wire` representations:
+/// `payload_len` bytes of counting pattern, DF set, valid header and UDP checksums.
+pub fn ipv4_udp(
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+    src_port: u16,
+    dst_port: u16,
+    payload: &[u8],
+    ident: u16,
+) -> Vec<u8> {
+    let mut p = vec![0u8; IPV4_LEN + UDP_LEN + payload.len()];
+    let udp = UdpRepr {
+        src_port,
+        dst_port,
+        payload_len: payload.len(),
+    };
+    {
+        let mut u = UdpPacket::new_unchecked(&mut p[IPV4_LEN..]);
+        udp.emit(&mut u).expect("buffer sized for the UDP header");
+        u.payload_mut().copy_from_slice(payload);
+        u.fill_checksum_v4(src, dst);
+    }
+    let ip = Ipv4Repr {
+        src_addr: src,
+        dst_addr: dst,
+        next_header: IpProtocol::Udp,
+        payload_len: UDP_LEN + payload.len(),
+        ttl: 64,
+        dscp: 0,
+        ecn: 0,
+        ident,
+        dont_frag: true,
+        more_frags: false,
+        frag_offset: 0,
+    };
+    ip.emit(&mut Ipv4Packet::new_unchecked(&mut p[..]))
+        .expect("buffer sized for the IPv4 header");
+    p
+}
+
+/// Builds an IPv6/UDP packet (IP header first) with the `wire` representations; the UDP
+/// checksum is valid (never zero, as IPv6 requires).
+pub fn ipv6_udp(
+    src: Ipv6Addr,
+    dst: Ipv6Addr,
+    src_port: u16,
+    dst_port: u16,
+    payload: &[u8],
+) -> Vec<u8> {
+    let mut p = vec![0u8; IPV6_LEN + UDP_LEN + payload.len()];
+    let udp = UdpRepr {
+        src_port,
+        dst_port,
+        payload_len: payload.len(),
+    };
+    {
+        let mut u = UdpPacket::new_unchecked(&mut p[IPV6_LEN..]);
+        udp.emit(&mut u).expect("buffer sized for the UDP header");
+        u.payload_mut().copy_from_slice(payload);
+        u.fill_checksum_v6(&src, &dst);
+    }
+    let ip = Ipv6Repr {
+        src_addr: src,
+        dst_addr: dst,
+        next_header: IpProtocol::Udp,
+        payload_len: UDP_LEN + payload.len(),
+        hop_limit: 64,
+        traffic_class: 0,
+        flow_label: 0,
+    };
+    ip.emit(&mut Ipv6Packet::new_unchecked(&mut p[..]))
+        .expect("buffer sized for the IPv6 header");
+    p
+}
+
+/// Wraps an IP packet in an Ethernet header (with an 802.1Q tag when `vlan` is set), padded
+/// with zeros to [`MIN_FRAME_LEN`].
+pub fn ethernet(
+    dst_mac: [u8; 6],
+    src_mac: [u8; 6],
+    vlan: Option<u16>,
+    ethertype: EtherType,
+    l3: &[u8],
+) -> Vec<u8> {
+    let l2 = ETH_LEN + if vlan.is_some() { VLAN_LEN } else { 0 };
+    let mut f = vec![0u8; (l2 + l3.len()).max(MIN_FRAME_LEN)];
+    let outer = if vlan.is_some() {
+        EtherType::Vlan
+    } else {
+        ethertype
+    };
+    let eth = EthernetRepr {
+        src_addr: EthernetAddress(src_mac),
+        dst_addr: EthernetAddress(dst_mac),
+        ethertype: outer,
+    };
+    eth.emit(&mut EthernetFrame::new_unchecked(&mut f[..]))
+        .expect("frame holds an Ethernet header");
+    if let Some(vid) = vlan {
+        f[14..16].copy_from_slice(&(vid & 0x0fff).to_be_bytes());
+        f[16..18].copy_from_slice(&u16::from(ethertype).to_be_bytes());
+    }
+    f[l2..l2 + l3.len()].copy_from_slice(l3);
+    f
+}
+
+/// UDP payload of `len` bytes: a counting pattern.
+pub fn pattern(len: usize) -> Vec<u8> {
+    (0..len).map(|i| i as u8).collect()
 }
 
 /// Source address of flow `i` of a generated set: 198.18.0.1 upwards, 4096 addresses, then the
@@ -283,5 +399,38 @@ mod tests {
         for f in &frames {
             verify(f, 14);
         }
+    }
+
+    #[test]
+    fn wire_built_packets_verify() {
+        let a = Ipv4Addr::new(198, 18, 0, 1);
+        let b = Ipv4Addr::new(198, 19, 0, 1);
+        let p4 = ipv4_udp(a, b, 1024, 5001, &pattern(18), 9);
+        let ip = Ipv4Packet::new_checked(&p4[..]).unwrap();
+        let r = Ipv4Repr::parse(&ip).unwrap();
+        assert_eq!((r.src_addr, r.dst_addr, r.ident), (a, b, 9));
+        let u = UdpPacket::new_checked(ip.payload()).unwrap();
+        assert!(u.verify_checksum_v4(a, b));
+        assert_eq!((u.src_port(), u.dst_port()), (1024, 5001));
+
+        let a6: Ipv6Addr = "2001:db8::1".parse().unwrap();
+        let b6: Ipv6Addr = "64:ff9b::c613:1".parse().unwrap();
+        let p6 = ipv6_udp(a6, b6, 1024, 5001, &pattern(18));
+        let ip = Ipv6Packet::new_checked(&p6[..]).unwrap();
+        let u = UdpPacket::new_checked(ip.payload()).unwrap();
+        assert!(u.verify_checksum_v6(&a6, &b6));
+
+        let f = ethernet(VNF_MAC, POD_MAC, Some(100), EtherType::Ipv6, &p6);
+        let l2 = egress_vnf::wire::parse_l2(&f).unwrap();
+        assert_eq!(
+            (l2.outer_vid, l2.ethertype, l2.l3_offset),
+            (Some(100), EtherType::Ipv6, 18)
+        );
+        assert_eq!(&f[18..], &p6[..]);
+        // Short packets are padded to the minimum frame.
+        assert_eq!(
+            ethernet(VNF_MAC, POD_MAC, None, EtherType::Ipv4, &p4).len(),
+            MIN_FRAME_LEN
+        );
     }
 }
