@@ -2,7 +2,7 @@
 //!
 //! ```text
 //!  internal VLAN:  dns.from_pod  ->  nat46/nat64 in2out  ->  snat in2out
-//!  external VLAN:  dns.from_upstream  ->  snat out2in  ->  nat46/nat64 out2in
+//!  external VLAN:  dns.from_upstream  ->  snat out2in  ->  nat46/nat64 out2in  ->  dns.restore_tcp
 //! ```
 //!
 //! The first stage that does not `Pass` decides. Packets the stages create (upstream DNS
@@ -90,6 +90,8 @@ impl FeatureCounters {
             synthesized46,
             synthesized64,
             truncated,
+            tcp_redirected,
+            tcp_restored,
             dns46_mappings_created,
             dns46_sorry,
             dns46_unavailable,
@@ -267,14 +269,27 @@ impl Features {
         };
         let pkt = match nat.out2in(pkt, now) {
             Outcome::Pass(p) => p,
-            o => return o,
+            o => return self.dns_tcp_restore(o),
         };
-        match self.xnat.as_mut() {
+        let o = match self.xnat.as_mut() {
             Some(x) => {
                 let StageEnv { alloc, routed } = &mut self.env;
                 x.out2in(nat, pkt, now, alloc, routed)
             }
             None => Outcome::Pass(pkt),
+        };
+        self.dns_tcp_restore(o)
+    }
+
+    /// TCP/53 redirected by the DNS stage: the pod sees the address it connected to.
+    #[inline]
+    fn dns_tcp_restore(&mut self, o: Outcome<Mbuf>) -> Outcome<Mbuf> {
+        match (o, self.dns.as_mut()) {
+            (Outcome::Route(mut p), Some(dns)) => {
+                dns.restore_tcp(&mut p);
+                Outcome::Route(p)
+            }
+            (o, _) => o,
         }
     }
 

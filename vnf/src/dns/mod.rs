@@ -3,9 +3,9 @@
 //! Pods use the VNF as their gateway and keep a resolver address that leads nowhere: every
 //! UDP/53 packet from the internal VLAN, to any destination, is the DNS virtual server
 //! `egress-dns-ipv4` / `egress-dns-ipv6`. The answer goes back with the original destination
-//! as its source. TCP/53 is not intercepted (it goes through the NAT like any flow), so the
-//! DNS46/DNS64 synthesis applies to UDP only; a truncated upstream answer is passed through so
-//! the client retries over TCP.
+//! as its source. TCP/53 is redirected to a forward zone's server and goes through the NAT like
+//! any flow ([`tcp`]), so the DNS46/DNS64 synthesis applies to UDP only; a truncated upstream
+//! answer is passed through so the client retries over TCP.
 //!
 //! Stages (see `docs/datapath.md` and `docs/dns.md`):
 //! - [`DnsProxy::from_pod`] (internal VLAN): `Reply` from the cache (or an error answer built
@@ -31,6 +31,7 @@ pub mod message;
 pub mod packet;
 pub mod ratelimit;
 pub mod synth;
+pub mod tcp;
 
 #[cfg(test)]
 mod tests;
@@ -56,6 +57,7 @@ use message::{
 use packet::{parse_udp, udp_checksum_ok, write_udp, UdpMeta};
 use ratelimit::RateLimiter;
 pub use synth::{Map46, Mapper46, NoMapper, Prefix6};
+use tcp::TcpRedirect;
 
 /// The DNS port.
 pub const DNS_PORT: u16 = 53;
@@ -273,6 +275,10 @@ pub struct DnsCounters {
     pub synthesized64: u64,
     /// Truncated answers (passed through from upstream or cut to the client's size).
     pub truncated: u64,
+    /// TCP/53 segments from pods sent to the redirect target, and segments of the target
+    /// given back the pod's original destination as source.
+    pub tcp_redirected: u64,
+    pub tcp_restored: u64,
     /// `egress_dns46_mappings_created_total`.
     pub dns46_mappings_created: u64,
     /// `egress_dns46_sorry_answers_total`.
@@ -394,6 +400,7 @@ pub struct DnsProxy {
     exclusions64: Vec<Prefix6>,
     cache: Cache,
     rate: RateLimiter,
+    tcp: TcpRedirect,
     rng: StdRng,
     slots: Vec<Slot>,
     free: Vec<u32>,
@@ -428,10 +435,12 @@ impl DnsProxy {
         let mut slots = Vec::with_capacity(cap);
         slots.resize_with(cap, Slot::new);
         let rate_seed = u64::from(rng.next_u32()) << 32 | u64::from(rng.next_u32());
+        let tcp_seed = u64::from(rng.next_u32()) << 32 | u64::from(rng.next_u32());
         let mut p = DnsProxy {
             exclusions64: Vec::new(),
             cache: Cache::new(cfg.cache_entries, cfg.cache_bytes),
             rate: RateLimiter::new(cfg.rate_limit, cfg.rate_slots, rate_seed),
+            tcp: TcpRedirect::new(&cfg, tcp_seed),
             rng,
             slots,
             free: (0..cap as u32).rev().collect(),
@@ -466,6 +475,7 @@ impl DnsProxy {
             let seed = u64::from(self.rng.next_u32());
             self.rate = RateLimiter::new(cfg.rate_limit, cfg.rate_slots, seed);
         }
+        self.tcp.set_targets(&cfg);
         self.cfg = cfg;
         self.set_exclusions();
         self.cache.clear();
@@ -482,7 +492,22 @@ impl DnsProxy {
         c.cache_entries = self.cache.len() as u64;
         c.cache_bytes = self.cache.bytes() as u64;
         c.pending = (self.slots.len() - self.free.len()) as u64;
+        let t = self.tcp.counters();
+        c.tcp_redirected = t.redirected;
+        c.tcp_restored = t.restored;
         c
+    }
+
+    /// The TCP/53 redirect targets (IPv4 pods, IPv6 pods).
+    pub fn tcp_targets(&self) -> (Option<SocketAddr>, Option<SocketAddr>) {
+        self.tcp.targets()
+    }
+
+    /// A packet towards a pod after the NAT stages: the source of a redirected TCP/53
+    /// connection's segment is set back to what the pod connected to (see [`tcp`]).
+    #[inline]
+    pub fn restore_tcp<F: Frame>(&mut self, pkt: &mut F) -> bool {
+        self.tcp.restore(pkt)
     }
 
     /// The cached answers (slow path, allocates).
@@ -517,6 +542,12 @@ impl DnsProxy {
     {
         let meta = match parse_udp(pkt.data()) {
             Ok(Some(m)) if m.dport == DNS_PORT => m,
+            Ok(None) => {
+                // TCP/53 goes to the redirect target through the NAT.
+                let mut pkt = pkt;
+                self.tcp.redirect(&mut pkt, now);
+                return Outcome::Pass(pkt);
+            }
             _ => return Outcome::Pass(pkt),
         };
         match meta.src {

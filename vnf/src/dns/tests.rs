@@ -370,16 +370,33 @@ fn intercepts_ipv6_pods_from_the_v6_self_ip() {
 }
 
 #[test]
-fn tcp53_and_other_udp_ports_pass() {
+fn tcp53_is_redirected_to_the_zone_server_and_other_udp_ports_pass() {
     let mut h = H::new();
     let f = udp_frame(IpAddr::V4(POD4), IpAddr::V4(RESOLVER4), 40000, 5353, b"x");
     assert_eq!(h.p.from_pod(f, 0, &mut h.env).kind(), "pass");
-    // TCP/53: a TCP packet is not UDP: pass to the NAT.
-    let mut f = udp_frame(IpAddr::V4(POD4), IpAddr::V4(RESOLVER4), 40000, 53, b"x");
-    f.data_mut()[9] = 6;
-    let mut ip = crate::wire::Ipv4Packet::new_unchecked(f.data_mut());
-    ip.fill_checksum();
-    assert_eq!(h.p.from_pod(f, 0, &mut h.env).kind(), "pass");
+    // TCP/53: passed on to the NAT with the `.` zone's first server as destination.
+    let mut seg = vec![0u8; 40];
+    seg[0] = 0x45;
+    seg[2..4].copy_from_slice(&40u16.to_be_bytes());
+    seg[8] = 64;
+    seg[9] = 6;
+    seg[12..16].copy_from_slice(&POD4.octets());
+    seg[16..20].copy_from_slice(&RESOLVER4.octets());
+    seg[20..22].copy_from_slice(&40000u16.to_be_bytes());
+    seg[22..24].copy_from_slice(&53u16.to_be_bytes());
+    seg[32] = 5 << 4;
+    seg[33] = 0x02;
+    crate::wire::TcpPacket::new_unchecked(&mut seg[20..]).fill_checksum_v4(POD4, RESOLVER4);
+    crate::wire::Ipv4Packet::new_unchecked(&mut seg[..]).fill_checksum();
+    let Outcome::Pass(f) = h.p.from_pod(VecFrame::new(&seg), 0, &mut h.env) else {
+        panic!("TCP/53 passes to the NAT");
+    };
+    let server: SocketAddr = SERVER_A.parse().unwrap();
+    assert_eq!(&f.data()[16..20], &[198, 51, 100, 53], "to {server}");
+    assert_eq!(h.p.counters().tcp_redirected, 1);
+    assert_eq!(h.p.counters().queries_v4, 0, "not a UDP query");
+    let (v4, _) = h.p.tcp_targets();
+    assert_eq!(v4, Some(server));
     // Upstream side: not our address/port: pass to the NAT.
     let f = udp_frame(
         SERVER_A.parse::<SocketAddr>().unwrap().ip(),
