@@ -141,7 +141,8 @@ impl VnfBuilder {
         self
     }
 
-    /// EAL `-l` (default `0-1`: main lcore 0, worker lcore 1).
+    /// EAL `-l` (default `0-1`: main lcore 0, worker lcore 1). A list with `@` (lcore to CPU
+    /// map, e.g. `0@0,1@1,2@0` for two workers on a two-CPU machine) is passed as `--lcores`.
     pub fn lcores(mut self, l: &str) -> Self {
         self.lcores = l.into();
         self
@@ -210,8 +211,13 @@ impl VnfBuilder {
     /// The config file text for a given file prefix and control socket path.
     pub fn config_text(&self, file_prefix: &str, control_socket: &Path) -> String {
         // --no-pci: tests use vdevs only and must not touch the machine's PCI devices.
+        let lcore_opt = if self.lcores.contains('@') {
+            "--lcores"
+        } else {
+            "-l"
+        };
         let mut eal = vec![
-            "-l".to_string(),
+            lcore_opt.to_string(),
             self.lcores.clone(),
             "--no-pci".to_string(),
         ];

@@ -303,6 +303,112 @@ fn udp6_10000_concurrent_flows_all_answered_rfc4787() {
     udp_many("snat-udp6", &format!("[{EXT_V6}]:7000"), POOL_V6);
 }
 
+/// Two workers, each port with two queues (`net_af_packet` `qpairs=2`: the kernel's fanout
+/// hash spreads the flows over the queues like RSS). 10 000 UDP flows from the pod: each flow's
+/// packets from the pod stay on one worker (the one that opens its session and allocates its
+/// port from its own block); the replies land on either queue and those on the wrong worker are
+/// handed to the owner of their destination port. Every flow is answered, both workers opened
+/// sessions, and `show lcores` counts hand-offs (RSS does not know about NAT).
+#[test]
+fn udp_10000_flows_over_two_workers_replies_handed_to_the_port_owner() {
+    require_root();
+    let _s = serial();
+    let label = "snat-2w";
+    let dir = egress_tests::test_dir(label).unwrap();
+    let topo = NetTopology::new(None);
+    let peer = peer();
+    let server = format!("{EXT_V4}:7000");
+    let _echo = peer.echo(&topo.ext, &server, dir.path()).unwrap();
+    let vdevs: Vec<String> = topo
+        .vdevs()
+        .into_iter()
+        .map(|a| {
+            if a.starts_with("net_af_packet") {
+                format!("{a},qpairs=2")
+            } else {
+                a
+            }
+        })
+        .collect();
+    let vnf = VnfBuilder::new()
+        .label(label)
+        .mode("egress")
+        .workers(2)
+        // Main lcore and worker 1 share CPU 0 on a two-CPU machine.
+        .lcores("0@0,1@1,2@0")
+        .netns(&topo.dut)
+        .eal_args(vdevs)
+        .extra_toml(&topo.vlans_toml())
+        .extra_toml(&snat_toml(&[POOL_V4], &[POOL_V6], ""))
+        .start()
+        .unwrap();
+    let warm = peer
+        .flows(
+            &topo.pod,
+            &server,
+            4,
+            Duration::from_millis(200),
+            Duration::from_secs(5),
+            None,
+        )
+        .unwrap();
+    assert_eq!(warm.answered(), 4, "{}", warm.output);
+
+    const N: usize = 10_000;
+    let r = peer
+        .flows(
+            &topo.pod,
+            &server,
+            N,
+            Duration::from_millis(1000),
+            Duration::from_secs(60),
+            None,
+        )
+        .unwrap();
+    eprintln!(
+        "{label}: {N} flows: answered {} in {} ms, {} datagrams sent",
+        r.answered(),
+        r.elapsed_ms,
+        r.sent
+    );
+    let lcores = egressctl(&vnf, &["show", "lcores"]);
+    eprintln!("{lcores}");
+    let d = drops(&vnf);
+    let (_, stats) = vnf.stop().unwrap();
+    let nonzero: BTreeMap<&String, &u64> = d.iter().filter(|(_, n)| **n > 0).collect();
+    eprintln!("{label}: drops {nonzero:?}");
+    assert_eq!(r.answered(), N, "drops {d:?}\n{}", tail(&r));
+    let pool: IpAddr = POOL_V4.parse().unwrap();
+    assert!(
+        r.answers.iter().all(|a| a.seen.ip() == pool),
+        "{}",
+        tail(&r)
+    );
+    let ports: BTreeSet<u16> = r.answers.iter().map(|a| a.seen.port()).collect();
+    assert_eq!(ports.len(), N, "one outside port per flow");
+    // Both workers opened sessions: their outside ports are from both blocks (p % 2).
+    let odd = ports.iter().filter(|p| *p % 2 == 1).count();
+    assert!(
+        odd > N / 10 && odd < N - N / 10,
+        "{odd} of {N} outside ports are odd: the flows did not spread over both workers"
+    );
+    assert_eq!(stats.lcores.len(), 2, "{stats:?}");
+    let out: u64 = stats.lcores.values().map(|l| l.get("handoff_out")).sum();
+    let inn: u64 = stats.lcores.values().map(|l| l.get("handoff_in")).sum();
+    eprintln!("{label}: handed over {out}, received {inn}");
+    assert!(out > 0, "no packet was handed over: {stats:?}");
+    assert_eq!(
+        out, inn,
+        "every packet handed over was received by its owner"
+    );
+    for (l, st) in &stats.lcores {
+        assert!(st.get("handoff_in") > 0, "lcore {l} received no hand-off");
+        assert!(st.get("rx_packets") > 0, "lcore {l} received nothing");
+    }
+    assert_eq!(d.get("handoff_ring_full").copied().unwrap_or(0), 0);
+    assert!(lcores.contains("handoff_out"), "{lcores}");
+}
+
 fn tail(r: &FlowsResult) -> String {
     let lines: Vec<&str> = r.output.lines().collect();
     lines[lines.len().saturating_sub(10)..].join("\n")

@@ -53,6 +53,9 @@ drop_reasons! {
     /// The TX queue was full after a flush.
     TxQueueFull => "tx_queue_full",
         "the output queue was full: the port cannot send as fast as packets arrive";
+    /// The hand-off ring to the worker that owns the packet's session was full.
+    HandoffRingFull => "handoff_ring_full",
+        "the packet belongs to another worker (its NAT port) and that worker's hand-off ring was full";
     // ---- net ----
     /// Shorter than an Ethernet header, or than its 802.1Q tag(s).
     L2Truncated => "l2_truncated",

@@ -145,6 +145,13 @@ impl Mbuf {
         self.m().port
     }
 
+    /// Records the input port (a packet handed from one lcore to another keeps where it came
+    /// in).
+    #[inline]
+    pub fn set_port(&mut self, port: u16) {
+        self.m_mut().port = port;
+    }
+
     /// Free bytes before the data.
     #[inline]
     pub fn headroom(&self) -> usize {

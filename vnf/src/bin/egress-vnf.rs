@@ -325,6 +325,28 @@ fn run_with_eal(args: &Args, cfg: &VnfConfig, file: &str) -> Result<(), Fail> {
         .map(|_| Arc::new(FeatureStats::default()))
         .collect();
 
+    // Hand-off rings (several workers with NAT or DNS): a packet whose state another worker
+    // owns (its NAT port, its DNS query port) is moved to that worker's ring (docs/nat.md).
+    let mut handoff_rings = Vec::new();
+    let owners = features.as_ref().map(|f| {
+        egress_vnf::datapath::handoff::Owners::new(
+            nworkers as u16,
+            f.dns.as_ref().map(|d| d.query_ports),
+        )
+    });
+    if nworkers > 1 && owners.is_some() {
+        for i in 0..nworkers {
+            handoff_rings.push(Arc::new(
+                rte::MbufRing::new(
+                    &format!("egress_handoff{i}"),
+                    egress_vnf::datapath::handoff::HANDOFF_RING_SIZE,
+                    false,
+                )
+                .context("creating a hand-off ring")?,
+            ));
+        }
+    }
+
     // Workers.
     let stop = Arc::new(AtomicBool::new(false));
     let hz = rte::tsc_hz();
@@ -363,6 +385,9 @@ fn run_with_eal(args: &Args, cfg: &VnfConfig, file: &str) -> Result<(), Fail> {
                 seed: random_seed(),
                 feature_stats: feature_stats[i].clone(),
                 reload: reload_slots[i].clone(),
+                handoff: owners.and_then(|o| {
+                    egress_vnf::datapath::handoff::Handoff::new(i as u16, o, handoff_rings.clone())
+                }),
             });
         }
         rte::launch(l, move || w.run())

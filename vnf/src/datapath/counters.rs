@@ -19,6 +19,10 @@ pub struct WorkerCounters {
     pub total_cycles: AtomicU64,
     /// Loop iterations.
     pub loops: AtomicU64,
+    /// Packets handed to the worker that owns them (their NAT port is in its block).
+    pub handoff_out: AtomicU64,
+    /// Packets received from other workers' hand-off and processed here.
+    pub handoff_in: AtomicU64,
     pub drops: [AtomicU64; DropReason::COUNT],
 }
 
@@ -31,6 +35,8 @@ impl Default for WorkerCounters {
             busy_cycles: AtomicU64::new(0),
             total_cycles: AtomicU64::new(0),
             loops: AtomicU64::new(0),
+            handoff_out: AtomicU64::new(0),
+            handoff_in: AtomicU64::new(0),
             drops: std::array::from_fn(|_| AtomicU64::new(0)),
         }
     }
@@ -45,6 +51,8 @@ pub struct WorkerSnapshot {
     pub busy_cycles: u64,
     pub total_cycles: u64,
     pub loops: u64,
+    pub handoff_out: u64,
+    pub handoff_in: u64,
     pub drops: Vec<u64>,
 }
 
@@ -70,6 +78,8 @@ impl WorkerCounters {
             busy_cycles: self.busy_cycles.load(Relaxed),
             total_cycles: self.total_cycles.load(Relaxed),
             loops: self.loops.load(Relaxed),
+            handoff_out: self.handoff_out.load(Relaxed),
+            handoff_in: self.handoff_in.load(Relaxed),
             drops: self.drops.iter().map(|d| d.load(Relaxed)).collect(),
         }
     }

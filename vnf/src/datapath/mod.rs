@@ -14,6 +14,7 @@
 
 pub mod counters;
 pub mod features;
+pub mod handoff;
 pub mod io;
 pub mod mbuf;
 pub mod pipeline;

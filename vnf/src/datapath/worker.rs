@@ -9,6 +9,7 @@
 
 use super::counters::{bump, WorkerCounters};
 use super::features::{FeatureCounters, FeatureSetup, Features, MapRings};
+use super::handoff::Handoff;
 use super::io::{TxQueues, WorkerIo};
 use super::pipeline::Egress;
 use super::snapshot::{NeighMsg, NeighSnapshot, PUBLISH_MS};
@@ -59,6 +60,8 @@ pub struct EgressSetup {
     pub feature_stats: Arc<FeatureStats>,
     /// Where a live reload hands this worker its new settings.
     pub reload: Arc<ReloadSlot>,
+    /// Packets owned by other workers go there, and theirs come here (None: one worker).
+    pub handoff: Option<Handoff>,
 }
 
 /// A worker's feature counters as last published (every `PUBLISH_MS`). The worker only
@@ -113,6 +116,7 @@ struct EgressState {
     feature_stats: Arc<FeatureStats>,
     reload: Arc<ReloadSlot>,
     reload_generation: u64,
+    handoff: Option<Handoff>,
 }
 
 /// One worker lcore's state. Created on the main lcore, moved to its lcore by `launch`.
@@ -168,6 +172,7 @@ impl Worker {
             feature_stats: s.feature_stats,
             reload: s.reload,
             reload_generation: 0,
+            handoff: s.handoff,
             inbox: s.inbox,
             snapshot: s.snapshot,
             announce: s.announce,
@@ -190,6 +195,28 @@ impl Worker {
                 .as_ref()
                 .map_or(0, |e| t0.wrapping_sub(start) / e.cycles_per_ms);
             let mut got = 0usize;
+            let mut busy = false;
+            // Packets the other workers handed over (this worker owns their state): at most a
+            // burst per iteration, through the whole pipeline as if received here.
+            if let Some(eg) = self.egress.as_mut() {
+                if let Some(h) = eg.handoff.as_ref() {
+                    let n = h.receive(&mut rx);
+                    if n > 0 {
+                        busy = true;
+                        bump(&self.counters.handoff_in, n as u64);
+                        let mut io = WorkerIo {
+                            tx: &mut self.tx,
+                            counters: &self.counters,
+                            pool: self.pool,
+                            peers: &self.peers,
+                        };
+                        for m in rx.drain() {
+                            let port = m.port();
+                            eg.pipeline.process(m, port, now, &mut io);
+                        }
+                    }
+                }
+            }
             for pi in 0..nports {
                 let port = self.cfg.ports[pi];
                 let n = port.rx_burst(self.queue, &mut rx);
@@ -209,8 +236,23 @@ impl Worker {
                         pool: self.pool,
                         peers: &self.peers,
                     };
-                    for m in rx.drain() {
-                        eg.pipeline.process(m, pi as u16, now, &mut io);
+                    match eg.handoff.as_mut() {
+                        Some(h) => {
+                            for m in rx.drain() {
+                                let nat = eg.pipeline.features.as_ref().and_then(|f| f.nat());
+                                if let Some(w) = h.foreign_owner(m.data(), nat) {
+                                    h.stage(w, m, pi as u16, io.counters);
+                                    continue;
+                                }
+                                eg.pipeline.process(m, pi as u16, now, &mut io);
+                            }
+                            h.flush(io.counters);
+                        }
+                        None => {
+                            for m in rx.drain() {
+                                eg.pipeline.process(m, pi as u16, now, &mut io);
+                            }
+                        }
                     }
                 } else {
                     for mut m in rx.drain() {
@@ -229,6 +271,8 @@ impl Worker {
             bump(&c.loops, 1);
             if got > 0 {
                 bump(&c.rx_packets, got as u64);
+            }
+            if got > 0 || busy {
                 bump(&c.busy_cycles, t1.wrapping_sub(t0));
             }
             c.total_cycles.store(t1.wrapping_sub(start), Relaxed);

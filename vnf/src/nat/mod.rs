@@ -334,8 +334,15 @@ impl Nat {
         if self.workers <= 1 {
             return Some(0);
         }
-        let port = snat::return_port(data, |a| self.table.is_snat_addr(a))?;
-        Some(owner_worker(port, self.workers))
+        Some(owner_worker(self.return_port(data)?, self.workers))
+    }
+
+    /// The SNAT port (or ICMP identifier) a packet from the external VLAN (IP header first) is
+    /// for: its destination port, its echo reply identifier, or the source port of the packet
+    /// embedded in an ICMP error. `None` when it is not to a SNAT address or has no port.
+    #[inline]
+    pub fn return_port(&self, data: &[u8]) -> Option<u16> {
+        snat::return_port(data, |a| self.table.is_snat_addr(a))
     }
 
     /// The counters.

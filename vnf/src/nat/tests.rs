@@ -1148,3 +1148,173 @@ proptest! {
         let _ = out2in(&mut n, &e6, 1);
     }
 }
+
+/// Several workers (issue 4, build 4): RSS puts a flow's packets from the pod on one worker,
+/// which opens the session from its own port block; the reply may arrive on any worker. The
+/// hand-off owner computed from the received frame (Ethernet, optional 802.1Q tag) on the
+/// *other* worker is the worker holding the session, for UDP, TCP, ICMP echo identifiers,
+/// ICMP errors and SNAT66. The other worker has no session for it (it would not translate).
+#[test]
+fn handoff_owner_from_the_frame_is_the_worker_holding_the_session() {
+    use crate::datapath::handoff::{frame_ip, Owners};
+    let cfg = config(&[SNAT], 1024, 65535, 2);
+    let mut ws = [Nat::new(&cfg, 0), Nat::new(&cfg, 1)];
+    let owners = Owners::new(2, Some((61440, 65535)));
+    let frame = |ip: &[u8], tagged: bool| {
+        let mut f = vec![0u8; 12];
+        if tagged {
+            f.extend_from_slice(&[0x81, 0x00, 0x00, 0x64]);
+        }
+        let et: u16 = if ip[0] >> 4 == 4 { 0x0800 } else { 0x86dd };
+        f.extend_from_slice(&et.to_be_bytes());
+        f.extend_from_slice(ip);
+        f
+    };
+    let echo_id = |p: &[u8]| {
+        let hl = if p[0] >> 4 == 4 {
+            usize::from(p[0] & 0xf) * 4
+        } else {
+            40
+        };
+        u16::from_be_bytes([p[hl + 4], p[hl + 5]])
+    };
+    let mut per_worker = [0usize; 2];
+    for i in 0..64u16 {
+        let w = usize::from(i % 2);
+        let pod = Ipv4Addr::new(10, 244, 9, i as u8);
+        let (out, reply) = match i % 5 {
+            0 => {
+                let q = go_out(&mut ws[w], &udp4(pod, 40000 + i, SERVER, 53, b"x"), 0);
+                let r = udp4(SERVER, 53, SNAT, sport(&q), b"y");
+                (q, r)
+            }
+            1 => {
+                let q = go_out(&mut ws[w], &tcp4(pod, 40000 + i, SERVER, 443, SYN), 0);
+                let r = tcp4(SERVER, 443, SNAT, sport(&q), SYN | ACK);
+                (q, r)
+            }
+            2 => {
+                let q = go_out(&mut ws[w], &echo4(pod, SERVER, true, 7 + i, 1), 0);
+                let r = echo4(SERVER, SNAT, false, echo_id(&q), 1);
+                (q, r)
+            }
+            3 => {
+                let q = go_out(&mut ws[w], &udp4(pod, 40000 + i, SERVER, 53, b"x"), 0);
+                let r = icmp4_error(ROUTER, SNAT, 3, 3, &q, 28);
+                (q, r)
+            }
+            _ => {
+                let p6: Ipv6Addr = format!("fd00:10:244::{i:x}").parse().unwrap();
+                let q = go_out(&mut ws[w], &udp6(&p6, 40000 + i, &server6(), 53, b"x"), 0);
+                let r = udp6(&server6(), 53, &snat6(), sport(&q), b"y");
+                (q, r)
+            }
+        };
+        let f = frame(&reply, i % 3 == 0);
+        let other = 1 - w;
+        let ip = frame_ip(&f).unwrap();
+        assert_eq!(
+            owners.owner(ip, Some(&ws[other])),
+            Some(w as u16),
+            "case {i}"
+        );
+        assert_eq!(owners.owner(ip, Some(&ws[w])), Some(w as u16), "case {i}");
+        if i % 5 != 3 {
+            // Not found on the other worker: it passes (nothing translates it there).
+            assert_eq!(out2in(&mut ws[other], &reply, 1).0, "pass", "case {i}");
+        }
+        let back = go_in(&mut ws[w], &reply, 1);
+        assert!(!back.is_empty() && !out.is_empty());
+        per_worker[w] += 1;
+    }
+    assert_eq!(per_worker, [32, 32]);
+    // Pod-side packets and packets to other addresses have no owner: processed where they land.
+    let to_world = frame(&udp4(POD, 1, SERVER, 53, b"x"), false);
+    assert_eq!(
+        owners.owner(frame_ip(&to_world).unwrap(), Some(&ws[0])),
+        None
+    );
+    let echo_req = frame(&echo4(SERVER, SNAT, true, 1, 1), false);
+    assert_eq!(
+        owners.owner(frame_ip(&echo_req).unwrap(), Some(&ws[0])),
+        None
+    );
+}
+
+/// Exhaustion (issue 11, item 4): a flood of new flows into a full session table, then into an
+/// exhausted port block. Every refused flow is a counted drop (`nat_table_full`,
+/// `nat_ports_exhausted`); the table never holds more than its capacity and its memory does
+/// not change; the flows opened before keep translating both ways with their ports; once
+/// sessions expire, new flows open again.
+#[test]
+fn exhaustion_flood_is_counted_bounded_and_existing_flows_keep_working() {
+    let snat = egress_config::Snat {
+        pool_v4: vec![SNAT],
+        sessions_per_worker: 32,
+        ..Default::default()
+    };
+    let mut n = Nat::new(&NatConfig::from_config(&snat, 1, None, None), 0);
+    let (bps, pool_bytes) = (n.table().bytes_per_session(), n.table().pool_bytes());
+    let pod = |i: u32| Ipv4Addr::from(0x0af4_0000 + i);
+    let mut flows = Vec::new();
+    for i in 0..32u32 {
+        let q = go_out(&mut n, &udp4(pod(i), 5000, SERVER, 53, b"x"), 0);
+        flows.push((pod(i), sport(&q)));
+    }
+    // Full table: 20 000 new flows from other pods and ports, all refused and counted.
+    for i in 0..20_000u32 {
+        let p = udp4(
+            pod(1000 + i % 5000),
+            1024 + (i / 5000) as u16,
+            SERVER,
+            53,
+            b"x",
+        );
+        assert_eq!(in2out(&mut n, &p, 1).2, Some(DropReason::NatTableFull));
+    }
+    let c = n.counters();
+    assert_eq!(c.alloc_failures[OpenError::TableFull.index()], 20_000);
+    assert_eq!(n.table().len(), 32);
+    assert_eq!(c.mappings_active, 32, "no mapping leaked");
+    assert_eq!(n.table().bytes_per_session(), bps);
+    assert_eq!(n.table().pool_bytes(), pool_bytes);
+    // Existing flows: same outside port, both ways.
+    for &(a, port) in &flows {
+        let q = go_out(&mut n, &udp4(a, 5000, SERVER, 53, b"again"), 2);
+        assert_eq!(sport(&q), port);
+        let r = go_in(&mut n, &udp4(SERVER, 53, SNAT, port, b"reply"), 2);
+        assert_eq!(v4_at(&r, 16), a);
+    }
+    // Everything expires (UDP 300 s); the sweep frees it in bounded steps; new flows open.
+    let later = 2 + 301_000;
+    while n.poll(later) > 0 {}
+    assert_eq!(n.table().len(), 0);
+    go_out(&mut n, &udp4(pod(40_000), 5000, SERVER, 53, b"x"), later);
+
+    // Exhausted ports: one address, 8 ports; a flood of 10 000 new flows is refused and
+    // counted, the 8 flows keep working.
+    let mut n = Nat::new(&config(&[SNAT], 7000, 7007, 1), 0);
+    let mut flows = Vec::new();
+    for i in 0..8u32 {
+        let q = go_out(&mut n, &udp4(pod(i), 6000, SERVER, 53, b"x"), 0);
+        flows.push((pod(i), sport(&q)));
+    }
+    for i in 0..10_000u32 {
+        let p = udp4(pod(100 + i), 6000, SERVER, 53, b"x");
+        assert_eq!(in2out(&mut n, &p, 1).2, Some(DropReason::NatPortsExhausted));
+    }
+    assert_eq!(
+        n.counters().alloc_failures[OpenError::PortsExhausted.index()],
+        10_000
+    );
+    assert_eq!(n.table().len(), 8);
+    assert_eq!(n.counters().mappings_active, 8);
+    for &(a, port) in &flows {
+        assert_eq!(
+            sport(&go_out(&mut n, &udp4(a, 6000, SERVER, 53, b"y"), 2)),
+            port
+        );
+        let r = go_in(&mut n, &udp4(SERVER, 53, SNAT, port, b"z"), 2);
+        assert_eq!(v4_at(&r, 16), a);
+    }
+}

@@ -123,7 +123,7 @@ commands:
   show port info all|<port>      port device, driver, MAC, link, queues
   show port stats all|<port>     packet, byte, miss and error counters
   clear port stats all|<port>    reset port counters
-  show lcores                    worker lcores: packets, busy ratio, cycles per packet
+  show lcores                    worker lcores: packets, busy ratio, cycles per packet, hand-offs
   show vlan                      VLANs: ports, 802.1Q tag, MTU, side, MAC, self IPs, SNAT addresses
   show route                     connected and static routes, longest prefix first
   show neigh                     each worker's neighbour table (ARP/NDP) and network counters
@@ -282,6 +282,8 @@ impl State {
             "tx_dropped",
             "busy",
             "cycles/pkt",
+            "handoff_out",
+            "handoff_in",
         ]
         .map(String::from)
         .to_vec()];
@@ -300,6 +302,8 @@ impl State {
                 r.counters.tx_dropped.to_string(),
                 format!("{:.1}%", r.busy_ratio() * 100.0),
                 format!("{cpp:.1}"),
+                r.counters.handoff_out.to_string(),
+                r.counters.handoff_in.to_string(),
             ]);
             let mut v = serde_json::to_value(r).unwrap_or(Value::Null);
             if let Value::Object(m) = &mut v {

@@ -58,8 +58,8 @@ impl LcoreReport {
     pub fn line(&self) -> String {
         let c = &self.counters;
         format!(
-            "lcore {} worker={} rx_packets={} tx_packets={} tx_dropped={} busy_cycles={} total_cycles={}",
-            self.lcore, self.worker, c.rx_packets, c.tx_packets, c.tx_dropped, c.busy_cycles, c.total_cycles
+            "lcore {} worker={} rx_packets={} tx_packets={} tx_dropped={} busy_cycles={} total_cycles={} handoff_out={} handoff_in={}",
+            self.lcore, self.worker, c.rx_packets, c.tx_packets, c.tx_dropped, c.busy_cycles, c.total_cycles, c.handoff_out, c.handoff_in
         )
     }
 
