@@ -35,6 +35,7 @@
 //! Invariants: no allocation after [`Nat::new`]; no panic on any input (every byte access is
 //! checked); per call work is bounded.
 
+pub mod frag;
 pub mod hash;
 pub mod index;
 mod nat46;

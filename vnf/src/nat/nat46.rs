@@ -20,6 +20,7 @@
 
 use std::net::Ipv4Addr;
 
+use super::frag::FragXlat;
 use super::stateful::{
     count, flow_ports, key_proto, l4_v4, l4_v6, open_failed, rewrite, tcp_seen, v4_of, XlatMeta,
     XlatNat,
@@ -66,7 +67,7 @@ impl<F: Frame> XlatNat<F> {
             Transport::IcmpError { .. } => {
                 return self.nat46_icmp_error_in2out(nat, pkt, &info, now, alloc, sink)
             }
-            Transport::Fragment => return Outcome::Drop(pkt, DropReason::NatFragment),
+            Transport::Fragment => return self.later_fragment_4to6(nat, pkt, now, alloc, sink),
             Transport::EchoReply { .. } => return Outcome::Drop(pkt, DropReason::NatNoSession),
             Transport::Other => {
                 let r = if o.protocol == 1 {
@@ -142,6 +143,7 @@ impl<F: Frame> XlatNat<F> {
             return Outcome::Pass(pkt);
         }
         let len = pkt.len();
+        let fkey = Self::frag_key(pkt.data(), info.fragment);
         let map = Map46 {
             outer: rewrite(
                 s.outside.into(),
@@ -156,6 +158,13 @@ impl<F: Frame> XlatNat<F> {
         match ipv4_to_ipv6(&mut pkt, &self.cfg.xlat, &map, alloc, sink) {
             Xlat::Translated { fragments } => {
                 nat.table_mut().touch(id, Dir::In2Out, tcp, now);
+                let x = FragXlat {
+                    src: s.outside,
+                    dst: s.remote_out,
+                    kind: SessionKind::Nat46,
+                    dir: Dir::In2Out,
+                };
+                self.track(fkey, x, now);
                 count(nat, SessionKind::Nat46, Dir::In2Out, len);
                 self.counters.nat46_out += 1;
                 self.counters.fragments_out += u64::from(fragments);
@@ -276,7 +285,7 @@ impl<F: Frame> XlatNat<F> {
             Transport::IcmpError { .. } => {
                 return self.nat46_icmp_error_out2in(nat, pkt, &info, now, alloc, sink)
             }
-            Transport::Fragment => return Outcome::Drop(pkt, DropReason::NatFragment),
+            Transport::Fragment => return self.later_fragment_6to4(nat, pkt, now, alloc, sink),
             Transport::EchoReply { .. } | Transport::Tcp { .. } | Transport::Udp { .. } => {
                 match flow_ports(&o.transport) {
                     Some(p) => p,
@@ -311,6 +320,7 @@ impl<F: Frame> XlatNat<F> {
             TcpSeen::default()
         };
         let len = pkt.len();
+        let fkey = Self::frag_key(pkt.data(), info.fragment);
         let outer = if icmp {
             crate::xlat::Rewrite {
                 src: remote4,
@@ -329,6 +339,13 @@ impl<F: Frame> XlatNat<F> {
         match ipv6_to_ipv4(&mut pkt, &self.cfg.xlat, &map, alloc, sink) {
             Xlat::Translated { fragments } => {
                 nat.table_mut().touch(id, Dir::Out2In, tcp, now);
+                let x = FragXlat {
+                    src: addr_v4(remote4),
+                    dst: addr_v4(pod),
+                    kind: SessionKind::Nat46,
+                    dir: Dir::Out2In,
+                };
+                self.track(fkey, x, now);
                 count(nat, SessionKind::Nat46, Dir::Out2In, len);
                 self.counters.nat46_in += 1;
                 self.counters.fragments_out += u64::from(fragments);

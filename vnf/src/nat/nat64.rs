@@ -18,6 +18,7 @@
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
+use super::frag::FragXlat;
 use super::stateful::{
     count, flow_ports, key_proto, l4_v4, l4_v6, open_failed, rewrite, tcp_seen, v4_of, XlatMeta,
     XlatNat,
@@ -73,7 +74,8 @@ impl<F: Frame> XlatNat<F> {
             Transport::IcmpError { .. } => {
                 return self.nat64_icmp_error_in2out(nat, pkt, &info, dst4, now, alloc, sink)
             }
-            Transport::Fragment => return Outcome::Drop(pkt, DropReason::NatFragment),
+            Transport::Fragment if hairpin => return Outcome::Drop(pkt, DropReason::NatFragment),
+            Transport::Fragment => return self.later_fragment_6to4(nat, pkt, now, alloc, sink),
             Transport::EchoReply { .. } => return Outcome::Drop(pkt, DropReason::NatNoSession),
             Transport::Other => {
                 let r = if o.protocol == 58 {
@@ -137,6 +139,7 @@ impl<F: Frame> XlatNat<F> {
             return Outcome::Drop(pkt, DropReason::NatNoAddress);
         };
         let len = pkt.len();
+        let fkey = Self::frag_key(pkt.data(), info.fragment && !hairpin);
         let map = Map64 {
             outer: rewrite(
                 ours,
@@ -157,6 +160,13 @@ impl<F: Frame> XlatNat<F> {
         match ipv6_to_ipv4(&mut pkt, &cfg, &map, alloc, sink) {
             Xlat::Translated { fragments } => {
                 nat.table_mut().touch(id, Dir::In2Out, tcp, now);
+                let x = FragXlat {
+                    src: s.outside,
+                    dst: addr_v4(dst4),
+                    kind: SessionKind::Nat64,
+                    dir: Dir::In2Out,
+                };
+                self.track(fkey, x, now);
                 count(nat, SessionKind::Nat64, Dir::In2Out, len);
                 self.counters.nat64_out += 1;
                 self.counters.fragments_out += u64::from(fragments);
@@ -288,7 +298,8 @@ impl<F: Frame> XlatNat<F> {
             Transport::IcmpError { .. } if !hairpin => {
                 return self.nat64_icmp_error_out2in(nat, pkt, &info, now, alloc, sink)
             }
-            Transport::Fragment => return Outcome::Drop(pkt, DropReason::NatFragment),
+            Transport::Fragment if hairpin => return Outcome::Drop(pkt, DropReason::NatFragment),
+            Transport::Fragment => return self.later_fragment_4to6(nat, pkt, now, alloc, sink),
             Transport::EchoReply { .. } | Transport::Tcp { .. } | Transport::Udp { .. } => {
                 match flow_ports(&o.transport) {
                     Some(p) => p,
@@ -381,6 +392,7 @@ impl<F: Frame> XlatNat<F> {
         let pod = Ipv6Addr::from(s.inside);
         let remote6 = Ipv6Addr::from(s.remote_in);
         let len = pkt.len();
+        let fkey = Self::frag_key(pkt.data(), info.fragment && !hairpin);
         let outer = if icmp {
             Rewrite {
                 src: remote6,
@@ -395,6 +407,13 @@ impl<F: Frame> XlatNat<F> {
         match ipv4_to_ipv6(&mut pkt, &self.cfg.xlat, &map, alloc, sink) {
             Xlat::Translated { fragments } => {
                 nat.table_mut().touch(id, Dir::Out2In, tcp, now);
+                let x = FragXlat {
+                    src: s.remote_in,
+                    dst: s.inside,
+                    kind: SessionKind::Nat64,
+                    dir: Dir::Out2In,
+                };
+                self.track(fkey, x, now);
                 if inbound_syn {
                     let t = now.saturating_add(self.cfg.tcp_incoming_syn_ms);
                     nat.table_mut().set_expires(id, t);

@@ -47,22 +47,33 @@
 //! the local port, the remote port is 0), so one session matches the ICMPv6 and the ICMPv4
 //! side of a translated echo.
 //!
-//! Not translated (counted drops): non-first fragments (`nat_fragment`: no ports to find the
-//! session by), an IPv6 packet with a Routing header with Segments Left != 0
-//! (`xlat_malformed`), ICMP errors whose inner packet matches no session.
+//! Fragments (module `frag`): the first fragment of a datagram is translated with its session
+//! and its translated addresses are recorded in the worker's bounded [`FragTable`] under
+//! (source, destination, protocol, Identification); the later fragments of the datagram are
+//! translated with them (RFC 7915 4.1 / 5.1 fragment fields, split again when too big). A
+//! non-first fragment whose first fragment was not seen (out of order, expired, evicted) is
+//! dropped (`nat_fragment`, counted in `frag_no_state`).
+//!
+//! Not translated (counted drops): non-first fragments without state (`nat_fragment`), an IPv6
+//! packet with a Routing header with Segments Left != 0 (`xlat_malformed`), ICMP errors whose
+//! inner packet matches no session.
 //!
 //! Invariants: nothing allocates per packet (the hold queue and the release buffer are sized
 //! at construction); no panic on any input; the TTL / hop limit is copied, never decremented.
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
+use super::frag::{self, FragKey, FragTable, FragXlat};
 use super::table::{Dir, OpenError, SessionKind, TcpSeen};
 use super::{Addr, Nat};
 use crate::action::{FrameAlloc, Outcome, Sink};
 use crate::drop::DropReason;
 use crate::frame::Frame;
 use crate::mapping::{HoldQueue, MapKey, MappingTable, Release};
-use crate::xlat::{Rewrite, Rfc6052Error, Rfc6052Prefix, Transport, XlatConfig};
+use crate::xlat::{
+    icmp4_error_in_place, icmp6_error_in_place, ipv4_to_ipv6, ipv6_to_ipv4, Map46, Map64, Rewrite,
+    Rfc6052Error, Rfc6052Prefix, Transport, Xlat, XlatConfig,
+};
 
 /// Lifetime of a NAT64 session opened by an inbound SYN until the pod answers (RFC 6146
 /// section 3.5.2.2, TCP_INCOMING_SYN: 6 s).
@@ -106,6 +117,10 @@ pub struct XlatNatConfig {
     pub rfc6791_v4: Option<Ipv4Addr>,
     /// Lifetime of a NAT64 session opened by an inbound SYN, ms.
     pub tcp_incoming_syn_ms: u64,
+    /// Datagrams whose fragments one worker tracks at once (fixed cap, module `frag`).
+    pub frag_capacity: usize,
+    /// Lifetime of a fragment entry after its last fragment, ms.
+    pub frag_timeout_ms: u64,
 }
 
 impl Default for XlatNatConfig {
@@ -122,6 +137,8 @@ impl Default for XlatNatConfig {
             hold_timeout_ms: 2_000,
             rfc6791_v4: None,
             tcp_incoming_syn_ms: TCP_INCOMING_SYN_MS,
+            frag_capacity: frag::DEFAULT_CAPACITY,
+            frag_timeout_ms: frag::DEFAULT_TIMEOUT_MS,
         }
     }
 }
@@ -214,6 +231,14 @@ pub struct XlatNatCounters {
     pub hold_dropped: u64,
     /// Static BIB entries that could not be installed.
     pub static_bib_failures: u64,
+    /// First fragments whose translation was recorded for the later fragments.
+    pub frag_tracked: u64,
+    /// Non-first fragments translated with their first fragment's addresses.
+    pub frag_translated: u64,
+    /// Non-first fragments without state (dropped, `nat_fragment`).
+    pub frag_no_state: u64,
+    /// Fragment entries pushed out of a full bucket by a newer datagram.
+    pub frag_evicted: u64,
 }
 
 impl XlatNatCounters {
@@ -231,6 +256,10 @@ impl XlatNatCounters {
         self.released += o.released;
         self.hold_dropped += o.hold_dropped;
         self.static_bib_failures += o.static_bib_failures;
+        self.frag_tracked += o.frag_tracked;
+        self.frag_translated += o.frag_translated;
+        self.frag_no_state += o.frag_no_state;
+        self.frag_evicted += o.frag_evicted;
     }
 }
 
@@ -251,6 +280,8 @@ pub struct XlatNat<F> {
     /// IPv4 Identification of DF=0 packets made from unfragmented IPv6 ones.
     pub(super) ident: u16,
     pub(super) counters: XlatNatCounters,
+    /// Translations of the fragmented datagrams in flight.
+    pub(super) frags: FragTable,
 }
 
 impl<F> std::fmt::Debug for XlatNat<F> {
@@ -400,6 +431,7 @@ impl<F: Frame> XlatNat<F> {
             released: Vec::with_capacity(cap),
             ident: 1,
             counters: XlatNatCounters::default(),
+            frags: FragTable::new(cfg.frag_capacity, cfg.frag_timeout_ms),
         };
         x.install_static_bib(nat);
         x
@@ -439,7 +471,34 @@ impl<F: Frame> XlatNat<F> {
 
     /// The counters.
     pub fn counters(&self) -> XlatNatCounters {
-        self.counters
+        let f = self.frags.counters();
+        XlatNatCounters {
+            frag_tracked: f.tracked,
+            frag_translated: f.hits,
+            frag_no_state: f.misses,
+            frag_evicted: f.evictions,
+            ..self.counters
+        }
+    }
+
+    /// The fragment table (tests, `show`).
+    pub fn frag_table(&self) -> &FragTable {
+        &self.frags
+    }
+
+    /// True if the packet from the external VLAN is a non-first fragment of a datagram whose
+    /// first fragment a NAT46/NAT64 session translated: the data path gives it to
+    /// [`XlatNat::out2in`] before the SNAT (which cannot tell a later fragment's session).
+    #[inline]
+    pub fn tracks_fragment(&self, d: &[u8], now: u64) -> bool {
+        if !frag::maybe_later_fragment(d) {
+            return false;
+        }
+        let k = match d.first().map(|b| b >> 4) {
+            Some(4) => frag::key_v4(d),
+            _ => frag::key_v6(d),
+        };
+        k.is_some_and(|(k, later)| later && self.frags.contains(&k, now))
     }
 
     /// Packets waiting for a DNS46 mapping.
@@ -626,5 +685,130 @@ impl<F: Frame> XlatNat<F> {
     pub(super) fn next_ident(&mut self) -> u16 {
         self.ident = self.ident.wrapping_add(1);
         self.ident
+    }
+
+    /// The datagram key of a (first) fragment about to be translated, `None` if the packet
+    /// is not a fragment.
+    #[inline]
+    pub(super) fn frag_key(d: &[u8], fragment: bool) -> Option<FragKey> {
+        if !fragment {
+            return None;
+        }
+        match d.first().map(|b| b >> 4) {
+            Some(4) => frag::key_v4(d).map(|k| k.0),
+            _ => frag::key_v6(d).map(|k| k.0),
+        }
+    }
+
+    /// Records the translation of a first fragment (no-op when `key` is `None`).
+    #[inline]
+    pub(super) fn track(&mut self, key: Option<FragKey>, x: FragXlat, now: u64) {
+        if let Some(k) = key {
+            self.frags.insert(k, x, now);
+        }
+    }
+
+    #[inline]
+    fn count_later(&mut self, nat: &mut Nat, x: &FragXlat, len: usize, fragments: u8) {
+        count(nat, x.kind, x.dir, len);
+        let c = &mut self.counters;
+        match (x.kind, x.dir) {
+            (SessionKind::Nat46, Dir::In2Out) => c.nat46_out += 1,
+            (SessionKind::Nat46, Dir::Out2In) => c.nat46_in += 1,
+            (SessionKind::Nat64, Dir::In2Out) => c.nat64_out += 1,
+            _ => c.nat64_in += 1,
+        }
+        c.fragments_out += u64::from(fragments);
+    }
+
+    /// A non-first IPv4 fragment (NAT46 in2out, NAT64 out2in): translated to IPv6 with the
+    /// addresses its first fragment got, or dropped (`nat_fragment`) without state.
+    pub(super) fn later_fragment_4to6<A, S>(
+        &mut self,
+        nat: &mut Nat,
+        mut pkt: F,
+        now: u64,
+        alloc: &mut A,
+        sink: &mut S,
+    ) -> Outcome<F>
+    where
+        A: FrameAlloc<Frame = F>,
+        S: Sink<F>,
+    {
+        let Some((key, true)) = frag::key_v4(pkt.data()) else {
+            return Outcome::Drop(pkt, DropReason::NatFragment);
+        };
+        let Some(x) = self.frags.lookup(&key, now) else {
+            return Outcome::Drop(pkt, DropReason::NatFragment);
+        };
+        let map = Map46 {
+            outer: Rewrite::addrs(Ipv6Addr::from(x.src), Ipv6Addr::from(x.dst)),
+            inner: None,
+        };
+        let len = pkt.len();
+        match ipv4_to_ipv6(&mut pkt, &self.cfg.xlat, &map, alloc, sink) {
+            Xlat::Translated { fragments } => {
+                self.count_later(nat, &x, len, fragments);
+                Outcome::Route(pkt)
+            }
+            Xlat::Icmp(e) => {
+                let Some(src) = v4_of(&key.dst) else {
+                    return Outcome::Drop(pkt, DropReason::NatFragment);
+                };
+                match icmp4_error_in_place(&mut pkt, e, src) {
+                    Ok(()) => {
+                        self.counters.icmp_errors_sent += 1;
+                        Outcome::Reply(pkt)
+                    }
+                    Err(r) => Outcome::Drop(pkt, r),
+                }
+            }
+            Xlat::Drop(r) => Outcome::Drop(pkt, r),
+        }
+    }
+
+    /// A non-first IPv6 fragment (NAT64 in2out, NAT46 out2in): translated to IPv4 with the
+    /// addresses its first fragment got, or dropped (`nat_fragment`) without state.
+    pub(super) fn later_fragment_6to4<A, S>(
+        &mut self,
+        nat: &mut Nat,
+        mut pkt: F,
+        now: u64,
+        alloc: &mut A,
+        sink: &mut S,
+    ) -> Outcome<F>
+    where
+        A: FrameAlloc<Frame = F>,
+        S: Sink<F>,
+    {
+        let Some((key, true)) = frag::key_v6(pkt.data()) else {
+            return Outcome::Drop(pkt, DropReason::NatFragment);
+        };
+        let Some(x) = self.frags.lookup(&key, now) else {
+            return Outcome::Drop(pkt, DropReason::NatFragment);
+        };
+        let (Some(src), Some(dst)) = (v4_of(&x.src), v4_of(&x.dst)) else {
+            return Outcome::Drop(pkt, DropReason::NatFragment);
+        };
+        let map = Map64 {
+            outer: Rewrite::addrs(src, dst),
+            inner: None,
+            ident: self.next_ident(),
+        };
+        let len = pkt.len();
+        match ipv6_to_ipv4(&mut pkt, &self.cfg.xlat, &map, alloc, sink) {
+            Xlat::Translated { fragments } => {
+                self.count_later(nat, &x, len, fragments);
+                Outcome::Route(pkt)
+            }
+            Xlat::Icmp(e) => match icmp6_error_in_place(&mut pkt, e, Ipv6Addr::from(key.dst)) {
+                Ok(()) => {
+                    self.counters.icmp_errors_sent += 1;
+                    Outcome::Reply(pkt)
+                }
+                Err(r) => Outcome::Drop(pkt, r),
+            },
+            Xlat::Drop(r) => Outcome::Drop(pkt, r),
+        }
     }
 }

@@ -1042,3 +1042,366 @@ proptest! {
         f.nat.poll(10_000);
     }
 }
+
+// ---- fragments ----
+
+/// Splits a whole IPv4 packet (20-byte header) into fragments carrying at most `chunk`
+/// payload bytes (a multiple of 8), DF cleared, Identification `ident`.
+fn frag4(whole: &[u8], ident: u16, chunk: usize) -> Vec<Vec<u8>> {
+    let payload = &whole[20..];
+    let mut v = Vec::new();
+    let mut off = 0;
+    while off < payload.len() {
+        let n = chunk.min(payload.len() - off);
+        let more = off + n < payload.len();
+        let mut h = whole[..20].to_vec();
+        h[2..4].copy_from_slice(&((20 + n) as u16).to_be_bytes());
+        h[4..6].copy_from_slice(&ident.to_be_bytes());
+        let fo = (u16::from(more) << 13) | (off / 8) as u16;
+        h[6..8].copy_from_slice(&fo.to_be_bytes());
+        h[10..12].copy_from_slice(&[0, 0]);
+        let c = checksum(&h);
+        h[10..12].copy_from_slice(&c.to_be_bytes());
+        h.extend_from_slice(&payload[off..off + n]);
+        v.push(h);
+        off += n;
+    }
+    v
+}
+
+/// Splits a whole IPv6 packet (no extension header) into fragments with a Fragment header
+/// (Identification `ident`) carrying at most `chunk` bytes each.
+fn frag6(whole: &[u8], ident: u32, chunk: usize) -> Vec<Vec<u8>> {
+    let nh = whole[6];
+    let payload = &whole[40..];
+    let mut v = Vec::new();
+    let mut off = 0;
+    while off < payload.len() {
+        let n = chunk.min(payload.len() - off);
+        let more = off + n < payload.len();
+        let mut p = whole[..40].to_vec();
+        p[4..6].copy_from_slice(&((8 + n) as u16).to_be_bytes());
+        p[6] = 44;
+        p.extend_from_slice(&[nh, 0]);
+        p.extend_from_slice(&((off as u16) | u16::from(more)).to_be_bytes());
+        p.extend_from_slice(&ident.to_be_bytes());
+        p.extend_from_slice(&payload[off..off + n]);
+        v.push(p);
+        off += n;
+    }
+    v
+}
+
+/// Reassembles IPv6 fragments (any order): (src, dst, upper protocol, identification, data).
+fn reassemble6(frags: &[Vec<u8>]) -> (Ipv6Addr, Ipv6Addr, u8, u32, Vec<u8>) {
+    let mut parts: Vec<(usize, bool, Vec<u8>)> = Vec::new();
+    let mut meta = None;
+    for p in frags {
+        assert_eq!(p[6], 44, "a Fragment header: {p:02x?}");
+        assert_eq!(usize::from(rd16(p, 4)) + 40, p.len(), "payload length");
+        assert!(p.len() <= 1280, "no translated fragment above 1280 bytes");
+        let mut s = [0u8; 16];
+        let mut d = [0u8; 16];
+        s.copy_from_slice(&p[8..24]);
+        d.copy_from_slice(&p[24..40]);
+        let id = u32::from_be_bytes([p[44], p[45], p[46], p[47]]);
+        let m = (Ipv6Addr::from(s), Ipv6Addr::from(d), p[40], id);
+        assert!(meta.is_none_or(|x| x == m), "same datagram");
+        meta = Some(m);
+        let om = rd16(p, 42);
+        parts.push((usize::from(om & 0xfff8), om & 1 == 1, p[48..].to_vec()));
+    }
+    parts.sort_by_key(|x| x.0);
+    let mut data = Vec::new();
+    for (off, _, d) in &parts {
+        assert_eq!(*off, data.len(), "contiguous fragments");
+        data.extend_from_slice(d);
+    }
+    assert!(!parts.last().unwrap().1, "last fragment has M = 0");
+    let (s, d, nh, id) = meta.unwrap();
+    (s, d, nh, id, data)
+}
+
+/// Reassembles IPv4 fragments (any order), checking each header checksum: (src, dst, proto,
+/// identification, data).
+fn reassemble4(frags: &[Vec<u8>]) -> (Ipv4Addr, Ipv4Addr, u8, u16, Vec<u8>) {
+    let mut parts: Vec<(usize, bool, Vec<u8>)> = Vec::new();
+    let mut meta = None;
+    for p in frags {
+        assert_eq!(checksum(&p[..20]), 0, "IPv4 header checksum");
+        assert_eq!(usize::from(rd16(p, 2)), p.len());
+        let fo = rd16(p, 6);
+        assert_eq!(fo & 0x4000, 0, "DF = 0 on fragments");
+        let m = (
+            Ipv4Addr::new(p[12], p[13], p[14], p[15]),
+            Ipv4Addr::new(p[16], p[17], p[18], p[19]),
+            p[9],
+            rd16(p, 4),
+        );
+        assert!(meta.is_none_or(|x| x == m), "same datagram");
+        meta = Some(m);
+        parts.push((
+            usize::from(fo & 0x1fff) * 8,
+            fo & 0x2000 != 0,
+            p[20..].to_vec(),
+        ));
+    }
+    parts.sort_by_key(|x| x.0);
+    let mut data = Vec::new();
+    for (off, _, d) in &parts {
+        assert_eq!(*off, data.len(), "contiguous fragments");
+        data.extend_from_slice(d);
+    }
+    assert!(!parts.last().unwrap().1, "last fragment has MF = 0");
+    let (s, d, p, id) = meta.unwrap();
+    (s, d, p, id, data)
+}
+
+fn udp6_ok(src: Ipv6Addr, dst: Ipv6Addr, dgram: &[u8]) -> bool {
+    combine(
+        pseudo_header_v6(&src, &dst, IpProtocol::Udp, dgram.len() as u32),
+        sum(dgram),
+    ) == 0xffff
+}
+
+fn udp4_ok(src: Ipv4Addr, dst: Ipv4Addr, dgram: &[u8]) -> bool {
+    combine(
+        pseudo_header_v4(src, dst, IpProtocol::Udp, dgram.len() as u16),
+        sum(dgram),
+    ) == 0xffff
+}
+
+/// Every packet a stage produced for one input: the frame plus what went to the sink.
+fn all_out(f: &mut Fx, o: Outcome<VecFrame>) -> Vec<Vec<u8>> {
+    let mut v = vec![routed(o)];
+    v.extend(f.env.routed.drain(..).map(|p| p.data().to_vec()));
+    v
+}
+
+fn big(n: usize) -> Vec<u8> {
+    (0..n).map(|i| (i % 251) as u8).collect()
+}
+
+/// RFC 7915 4.1 + 5.1 through NAT46: a 3000-byte UDP datagram from the pod in three IPv4
+/// fragments leaves as IPv6 fragments (each at most 1280 bytes, Identification carried),
+/// and the IPv6 host's fragmented answer comes back as IPv4 fragments; both reassemble to a
+/// datagram with a valid checksum and the NAT's ports.
+#[test]
+fn nat46_fragmented_udp_both_ways() {
+    let mut f = fx();
+    let payload = big(3000);
+    let whole = ip4(POD, DNS46_STATIC, 17, &udp(41000, 9000, &payload));
+    let mut out = Vec::new();
+    for p in frag4(&whole, 0x4242, 1480) {
+        let o = f.in2out(p, 1);
+        out.extend(all_out(&mut f, o));
+    }
+    let (s, d, nh, id, dgram) = reassemble6(&out);
+    assert_eq!((s, d, nh, id), (pool6(), host6(), 17, 0x4242));
+    assert!(
+        udp6_ok(s, d, &dgram),
+        "UDP checksum of the reassembled datagram"
+    );
+    assert_eq!(&dgram[8..], &payload[..]);
+    let (sp, dp) = ports(&dgram);
+    assert_eq!(dp, 9000);
+    let c = f.x.counters();
+    assert_eq!(
+        (c.frag_tracked, c.frag_translated, c.frag_no_state),
+        (1, 2, 0)
+    );
+
+    // The answer: IPv6 fragments of 1448 bytes (as a 1500-byte link makes them).
+    let answer = ip6(host6(), pool6(), 17, &udp(9000, sp, &payload));
+    let mut back = Vec::new();
+    for p in frag6(&answer, 0x0102_0304, 1448) {
+        let o = f.out2in(p, 2);
+        back.extend(all_out(&mut f, o));
+    }
+    let (s, d, proto, id, dgram) = reassemble4(&back);
+    assert_eq!((s, d, proto, id), (DNS46_STATIC, POD, 17, 0x0304));
+    assert!(udp4_ok(s, d, &dgram));
+    assert_eq!(ports(&dgram), (9000, 41000));
+    assert_eq!(&dgram[8..], &payload[..]);
+    let vs = f.nat.counters();
+    let vs = vs.vs(SessionKind::Nat46);
+    assert_eq!(vs.clientside_pkts_in, 3, "every fragment counted");
+}
+
+/// RFC 7915 5.1 + 4.1 through NAT64, and the fragments the pod sends arriving out of order.
+#[test]
+fn nat64_fragmented_udp_both_ways_and_out_of_order() {
+    let mut f = fx();
+    let payload = big(3000);
+    let whole = ip6(pod6(), wkp(SERVER4), 17, &udp(42000, 9000, &payload));
+    let frags = frag6(&whole, 77, 1448);
+    // A later fragment first: no state yet, dropped and counted.
+    assert_eq!(
+        dropped(f.in2out(frags[1].clone(), 1)),
+        DropReason::NatFragment
+    );
+    assert_eq!(f.x.counters().frag_no_state, 1);
+    let mut out = Vec::new();
+    for p in frags.iter().cloned() {
+        let o = f.in2out(p, 2);
+        out.extend(all_out(&mut f, o));
+    }
+    let (s, d, proto, id, dgram) = reassemble4(&out);
+    assert_eq!((s, d, proto, id), (POOL4, SERVER4, 17, 77));
+    assert!(udp4_ok(s, d, &dgram));
+    assert_eq!(&dgram[8..], &payload[..]);
+    let (sp, _) = ports(&dgram);
+
+    // The IPv4 answer in 1480-byte fragments: IPv6 fragments of at most 1280 bytes.
+    let answer = ip4(SERVER4, POOL4, 17, &udp(9000, sp, &payload));
+    let frags = frag4(&answer, 0x5555, 1480);
+    // Seen by the data path as a tracked fragment only after the first one went through.
+    assert!(!f.x.tracks_fragment(&frags[1], 3));
+    let mut back = Vec::new();
+    for (i, p) in frags.into_iter().enumerate() {
+        if i > 0 {
+            assert!(f.x.tracks_fragment(&p, 3));
+        }
+        let o = f.out2in(p, 3);
+        back.extend(all_out(&mut f, o));
+    }
+    let (s, d, nh, id, dgram) = reassemble6(&back);
+    assert_eq!((s, d, nh, id), (wkp(SERVER4), pod6(), 17, 0x5555));
+    assert!(udp6_ok(s, d, &dgram));
+    assert_eq!(ports(&dgram), (9000, 42000));
+    assert_eq!(&dgram[8..], &payload[..]);
+}
+
+/// Fragment state expires; fragments of an unknown datagram, of an ICMP message and of a
+/// hairpinned flow are dropped and counted, never translated with someone else's addresses.
+#[test]
+fn fragments_without_state_are_dropped() {
+    let mut f = fx();
+    let whole = ip4(POD, DNS46_STATIC, 17, &udp(41001, 9000, &big(2000)));
+    let frags = frag4(&whole, 9, 1480);
+    let _ = routed(f.in2out(frags[0].clone(), 0));
+    f.env.routed.clear();
+    // Same datagram after the fragment timeout: gone.
+    let late = crate::nat::frag::DEFAULT_TIMEOUT_MS + 1;
+    assert_eq!(
+        dropped(f.in2out(frags[1].clone(), late)),
+        DropReason::NatFragment
+    );
+    // Another Identification, or another source: no state.
+    let other = frag4(&whole, 10, 1480);
+    assert_eq!(
+        dropped(f.in2out(other[1].clone(), 1)),
+        DropReason::NatFragment
+    );
+    // A fragmented echo request: the first fragment is refused by the translator, so the
+    // rest has no state either.
+    let ping = ip4(POD, DNS46_STATIC, 1, &echo(8, 5, 1));
+    let mut ping = ping;
+    ping.extend_from_slice(&big(1600));
+    let n = ping.len() as u16;
+    ping[2..4].copy_from_slice(&n.to_be_bytes());
+    ping[10..12].copy_from_slice(&[0, 0]);
+    let c = checksum(&ping[..20]);
+    ping[10..12].copy_from_slice(&c.to_be_bytes());
+    let pf = frag4(&ping, 11, 1480);
+    assert_eq!(
+        dropped(f.in2out(pf[0].clone(), 1)),
+        DropReason::XlatFragmentedIcmp
+    );
+    assert_eq!(dropped(f.in2out(pf[1].clone(), 1)), DropReason::NatFragment);
+    // Hairpin (a pod to our own pool address under the prefix): later fragments dropped.
+    let hp = ip6(pod6(), wkp(POOL4), 17, &udp(1, 6000, &big(2000)));
+    let hf = frag6(&hp, 5, 1448);
+    assert_eq!(dropped(f.in2out(hf[1].clone(), 1)), DropReason::NatFragment);
+    assert_eq!(f.x.counters().frag_no_state, 3);
+}
+
+/// RFC 7915 5.1: a Fragment header followed by another extension header is not translated,
+/// first fragment or not (hostile input), and nothing is tracked for it.
+#[test]
+fn fragments_with_extension_headers_after_the_fragment_header_are_dropped() {
+    let mut f = fx();
+    let whole = ip6(pod6(), wkp(SERVER4), 17, &udp(42001, 9000, &big(100)));
+    for (off, more) in [(0u16, true), (8, false)] {
+        let mut p = whole[..40].to_vec();
+        p[6] = 44;
+        // Fragment header -> Destination Options (8 bytes) -> UDP.
+        p.extend_from_slice(&[60, 0]);
+        p.extend_from_slice(&(off | u16::from(more)).to_be_bytes());
+        p.extend_from_slice(&3u32.to_be_bytes());
+        p.extend_from_slice(&[17, 0, 1, 4, 0, 0, 0, 0]);
+        p.extend_from_slice(&whole[40..]);
+        let pl = (p.len() - 40) as u16;
+        p[4..6].copy_from_slice(&pl.to_be_bytes());
+        assert_eq!(
+            dropped(f.in2out(p.clone(), 1)),
+            DropReason::XlatExtAfterFragment
+        );
+        assert!(!f.x.tracks_fragment(&p, 1));
+    }
+    assert_eq!(f.x.counters().frag_tracked, 0);
+}
+
+/// Hostile ICMP errors through the stateful stages (the translator's own cases are in
+/// `xlat/tests.rs`): a truncated inner header, an inner packet that lies about who sent it,
+/// an ICMPv6 error with nothing but its 8-byte header, and an error inside an error are
+/// dropped with their reason, never translated, never a panic.
+#[test]
+fn hostile_icmp_errors_through_nat46_and_nat64() {
+    let mut f = fx();
+    // Open a NAT64 UDP session and a NAT46 one.
+    let q = ip6(pod6(), wkp(SERVER4), 17, &udp(5000, 53, b"q"));
+    let sp64 = ports(&check4(&routed(f.in2out(q, 0))).l4).0;
+    let q = ip4(POD, DNS46_STATIC, 17, &udp(5001, 53, b"q"));
+    let sp46 = ports(&check6(&routed(f.in2out(q, 0))).l4).0;
+
+    // ICMPv4 Time Exceeded about our NAT64 packet, inner header cut to 12 bytes.
+    let inner4 = ip4(POOL4, SERVER4, 17, &udp(sp64, 53, b"q"));
+    let cut = ip4(ROUTER4, POOL4, 1, &icmp_err(11, 0, 0, &inner4[..12]));
+    assert_eq!(
+        dropped(f.out2in(cut, 1)),
+        DropReason::XlatIcmpInnerMalformed
+    );
+    // The inner packet claims another sender than the one the error went to.
+    let liar = ip4(OTHER4, SERVER4, 17, &udp(sp64, 53, b"q"));
+    let lie = ip4(ROUTER4, POOL4, 1, &icmp_err(11, 0, 0, &liar));
+    assert_eq!(dropped(f.out2in(lie, 1)), DropReason::NatIcmpErrorMalformed);
+    // The inner header's Total Length says less than its own header.
+    let mut short = inner4.clone();
+    short[2..4].copy_from_slice(&10u16.to_be_bytes());
+    let bad = ip4(ROUTER4, POOL4, 1, &icmp_err(3, 3, 0, &short));
+    assert_eq!(
+        dropped(f.out2in(bad, 1)),
+        DropReason::XlatIcmpInnerMalformed
+    );
+
+    // ICMPv6 Destination Unreachable with an 8-byte payload (its header only).
+    let empty = ip6(router6(), pool6(), 58, &icmp_err(1, 0, 0, &[]));
+    assert_eq!(
+        dropped(f.out2in(empty, 1)),
+        DropReason::XlatIcmpInnerMalformed
+    );
+    // An ICMPv6 error about an ICMPv6 error about our NAT46 packet.
+    let inner6 = ip6(pool6(), host6(), 17, &udp(sp46, 53, b"q"));
+    let err1 = ip6(host6(), pool6(), 58, &icmp_err(1, 4, 0, &inner6));
+    let nested = ip6(router6(), pool6(), 58, &icmp_err(3, 0, 0, &err1));
+    assert_eq!(
+        dropped(f.out2in(nested, 1)),
+        DropReason::XlatIcmpNestedError
+    );
+    // From the pods: an ICMPv4 error about an ICMPv4 error, and one with a cut inner header.
+    let rep = ip4(DNS46_STATIC, POD, 17, &udp(53, 5001, b"a"));
+    let e1 = ip4(POD, DNS46_STATIC, 1, &icmp_err(3, 3, 0, &rep));
+    let nested4 = ip4(POD, DNS46_STATIC, 1, &icmp_err(3, 3, 0, &e1));
+    assert_eq!(
+        dropped(f.in2out(nested4, 1)),
+        DropReason::XlatIcmpNestedError
+    );
+    let cut4 = ip4(POD, DNS46_STATIC, 1, &icmp_err(3, 3, 0, &rep[..19]));
+    assert_eq!(
+        dropped(f.in2out(cut4, 1)),
+        DropReason::XlatIcmpInnerMalformed
+    );
+    // None of it reached the sink.
+    assert!(f.env.routed.is_empty());
+}
