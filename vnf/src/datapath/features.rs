@@ -1,13 +1,17 @@
 //! Stage 4 of the pipeline: the egress functions, in order (docs/datapath.md).
 //!
 //! ```text
-//!  internal VLAN:  dns.from_pod  ->  nat46/nat64 in2out  ->  snat in2out
+//!  internal VLAN:  dns.from_pod  ->  nat46/nat64 in2out  ->  siit  ->  snat in2out
 //!  external VLAN:  dns.from_upstream  ->  snat out2in  ->  nat46/nat64 out2in  ->  dns.restore_tcp
+//!                  (then siit for what they passed)
 //! ```
 //!
-//! The first stage that does not `Pass` decides. Packets the stages create (upstream DNS
-//! queries, answers to pods, ICMP errors, fragments, released held packets) go to a bounded
-//! route queue that the pipeline drains after each packet. Everything here is per worker and
+//! The first stage that does not `Pass` decides. The non-first fragment of a datagram whose
+//! first fragment a NAT46/NAT64 session translated skips the SNAT (it has no ports to find its
+//! session by) and goes straight to nat46/nat64 out2in. The stateless SIIT stage (`[siit]`)
+//! sees what the stateful ones passed: a packet of a NAT46/NAT64 session never meets it.
+//! Packets the stages create (upstream DNS queries, answers to pods, ICMP errors, fragments,
+//! released held packets) go to a bounded route queue that the pipeline drains after each packet. Everything here is per worker and
 //! preallocated at start; the settings shared by the workers are built once ([`FeatureSetup`]).
 
 use crate::action::{FrameAlloc, Outcome, Sink};
@@ -17,6 +21,7 @@ use crate::mapping::{MappingConfig, MappingCounters, MappingRequest, MappingResu
 use crate::nat::stateful::{XlatMeta, XlatNat, XlatNatConfig, XlatNatCounters};
 use crate::nat::{Nat, NatConfig, NatCounters, NatMeta};
 use crate::net::{RxMeta, VlanId};
+use crate::xlat::{SiitCounters, SiitStage};
 use rte::{Burst, Mbuf, Mempool, Ring};
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
@@ -47,6 +52,8 @@ pub struct FeatureSetup {
     pub nat: Option<NatConfig>,
     /// NAT46/NAT64 (None: both off).
     pub xnat: Option<XlatNatConfig>,
+    /// Stateless SIIT (None: `[siit]` off); each worker gets its own copy.
+    pub siit: Option<SiitStage>,
     /// DNS gateway; the query ports are split per worker by the caller.
     pub dns: Option<DnsSettings>,
     pub mapping: MappingConfig,
@@ -57,6 +64,7 @@ pub struct FeatureSetup {
 pub struct FeatureCounters {
     pub nat: NatCounters,
     pub xnat: XlatNatCounters,
+    pub siit: SiitCounters,
     pub dns: DnsCounters,
     pub mapping: MappingCounters,
     pub sessions: u64,
@@ -67,6 +75,13 @@ impl FeatureCounters {
     pub fn add(&mut self, o: &FeatureCounters) {
         self.nat.add(&o.nat);
         self.xnat.add(&o.xnat);
+        let (x, y) = (&mut self.siit, &o.siit);
+        x.translated_4to6 += y.translated_4to6;
+        x.translated_6to4 += y.translated_6to4;
+        x.fragments_out += y.fragments_out;
+        x.icmp_errors += y.icmp_errors;
+        x.dropped += y.dropped;
+        x.passed += y.passed;
         let (a, b) = (&mut self.dns, &o.dns);
         macro_rules! sum {
             ($($f:ident),*) => { $( a.$f += b.$f; )* };
@@ -157,6 +172,7 @@ pub struct Features {
     vlans: Vec<VlanFeature>,
     nat: Option<Nat>,
     xnat: Option<XlatNat<Mbuf>>,
+    siit: Option<SiitStage>,
     dns: Option<DnsProxy>,
     maps: MappingTable,
     rings: Option<MapRings>,
@@ -190,6 +206,7 @@ impl Features {
             vlans: setup.vlans.clone(),
             nat,
             xnat,
+            siit: setup.siit.clone(),
             dns,
             maps,
             rings,
@@ -216,7 +233,7 @@ impl Features {
         if v.internal {
             self.pod_side(pkt, &v, now)
         } else {
-            self.world_side(pkt, now)
+            self.world_side(pkt, &v, now)
         }
     }
 
@@ -248,15 +265,22 @@ impl Features {
             }
             _ => pkt,
         };
+        let pkt = match self.siit.as_mut() {
+            Some(siit) => match siit_run(siit, pkt, v, &mut self.env) {
+                Outcome::Pass(p) => p,
+                o => return o,
+            },
+            None => pkt,
+        };
         match self.nat.as_mut() {
             Some(nat) => nat.in2out(pkt, &NatMeta { egress: v.egress }, now),
             None => Outcome::Pass(pkt),
         }
     }
 
-    /// External VLAN: DNS replies, then SNAT sessions, then NAT46/NAT64 sessions.
+    /// External VLAN: DNS replies, then SNAT sessions, then NAT46/NAT64 sessions, then SIIT.
     #[inline]
-    fn world_side(&mut self, pkt: Mbuf, now: u64) -> Outcome<Mbuf> {
+    fn world_side(&mut self, pkt: Mbuf, v: &VlanFeature, now: u64) -> Outcome<Mbuf> {
         let pkt = match self.dns.as_mut() {
             Some(dns) => match dns.from_upstream(pkt, now, &mut self.env, &mut self.maps) {
                 Outcome::Pass(p) => p,
@@ -264,21 +288,27 @@ impl Features {
             },
             None => pkt,
         };
-        let Some(nat) = self.nat.as_mut() else {
-            return Outcome::Pass(pkt);
-        };
-        let pkt = match nat.out2in(pkt, now) {
-            Outcome::Pass(p) => p,
-            o => return self.dns_tcp_restore(o),
-        };
-        let o = match self.xnat.as_mut() {
-            Some(x) => {
+        let o = match (self.nat.as_mut(), self.xnat.as_mut()) {
+            (Some(nat), Some(x)) if x.tracks_fragment(pkt.data(), now) => {
                 let StageEnv { alloc, routed } = &mut self.env;
                 x.out2in(nat, pkt, now, alloc, routed)
             }
-            None => Outcome::Pass(pkt),
+            (Some(nat), x) => match nat.out2in(pkt, now) {
+                Outcome::Pass(p) => match x {
+                    Some(x) => {
+                        let StageEnv { alloc, routed } = &mut self.env;
+                        x.out2in(nat, p, now, alloc, routed)
+                    }
+                    None => Outcome::Pass(p),
+                },
+                o => o,
+            },
+            (None, _) => Outcome::Pass(pkt),
         };
-        self.dns_tcp_restore(o)
+        match (o, self.siit.as_mut()) {
+            (Outcome::Pass(p), Some(siit)) => siit_run(siit, p, v, &mut self.env),
+            (o, _) => self.dns_tcp_restore(o),
+        }
     }
 
     /// TCP/53 redirected by the DNS stage: the pod sees the address it connected to.
@@ -350,6 +380,11 @@ impl Features {
     /// Counters of every stage.
     pub fn counters(&self) -> FeatureCounters {
         FeatureCounters {
+            siit: self
+                .siit
+                .as_ref()
+                .map(SiitStage::counters)
+                .unwrap_or_default(),
             nat: self.nat.as_ref().map(Nat::counters).unwrap_or_default(),
             xnat: self
                 .xnat
@@ -386,6 +421,30 @@ impl Features {
     /// The mapping cache, for `show dns46 mappings`.
     pub fn maps(&self) -> &MappingTable {
         &self.maps
+    }
+}
+
+/// The SIIT stage for one packet, by IP version; ICMP errors the translator answers with come
+/// from the input VLAN's self IP (the destination's address when the VLAN has none).
+#[inline]
+fn siit_run(siit: &mut SiitStage, pkt: Mbuf, v: &VlanFeature, env: &mut StageEnv) -> Outcome<Mbuf> {
+    let StageEnv { alloc, routed } = env;
+    let d = pkt.data();
+    match d.first().map(|b| b >> 4) {
+        Some(4) => {
+            let own = d.get(16..20).map_or(Ipv4Addr::UNSPECIFIED, |b| {
+                Ipv4Addr::new(b[0], b[1], b[2], b[3])
+            });
+            siit.v4_to_v6(pkt, v.self_v4.unwrap_or(own), alloc, routed)
+        }
+        Some(6) => {
+            let mut a = [0u8; 16];
+            if let Some(b) = d.get(24..40) {
+                a.copy_from_slice(b);
+            }
+            siit.v6_to_v4(pkt, v.self_v6.unwrap_or(Ipv6Addr::from(a)), alloc, routed)
+        }
+        _ => Outcome::Pass(pkt),
     }
 }
 
@@ -442,13 +501,43 @@ impl FeatureSetup {
             .dns
             .enabled
             .then(|| DnsSettings::from_config(cfg, ext_v4, ext_v6, (DNS_QUERY_PORT_MIN, u16::MAX)));
-        if nat.is_none() && dns.is_none() {
+        let siit = if cfg.siit.enabled {
+            let s = &cfg.siit;
+            let xc = crate::xlat::XlatConfig {
+                ipv6_mtu: ext_mtu,
+                ipv4_mtu: ext_mtu,
+                ..crate::xlat::XlatConfig::default()
+            };
+            let eamt: Vec<(Ipv4Addr, u8, Ipv6Addr, u8)> = s
+                .eamt
+                .iter()
+                .map(|e| {
+                    (
+                        e.ipv4_prefix.network(),
+                        e.ipv4_prefix.len,
+                        e.ipv6_prefix.network(),
+                        e.ipv6_prefix.len,
+                    )
+                })
+                .collect();
+            // RFC 6791: ICMP errors from untranslatable routers take the external self IPs.
+            let pool6 = s.pool6.map(|p| (p.network(), p.len));
+            let rfc6791_v4: Vec<Ipv4Addr> = ext_v4.into_iter().collect();
+            Some(
+                SiitStage::new(xc, pool6, &eamt, &rfc6791_v4, ext_v6)
+                    .map_err(|e| ("siit".to_string(), e.to_string()))?,
+            )
+        } else {
+            None
+        };
+        if nat.is_none() && dns.is_none() && siit.is_none() {
             return Ok(None);
         }
         Ok(Some(FeatureSetup {
             vlans,
             nat,
             xnat,
+            siit,
             dns,
             mapping: MappingConfig::default(),
         }))
