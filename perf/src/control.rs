@@ -36,6 +36,16 @@ pub struct Snapshot {
     /// Sums over the workers.
     pub worker_rx_packets: u64,
     pub worker_busy_cycles: u64,
+    /// `clientside.tot_conns` and `clientside.cur_conns` of the path's virtual server
+    /// (`show vs stats`), when it has one.
+    pub conns: Option<Conns>,
+}
+
+/// Connection counters of one virtual server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Conns {
+    pub total: u64,
+    pub current: u64,
 }
 
 fn field(v: &Value, key: &str) -> Result<u64, String> {
@@ -44,13 +54,41 @@ fn field(v: &Value, key: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("no integer `{key}` in {v}"))
 }
 
-/// Reads `show port stats all` and `show lcores`; the instant is the midpoint of the two requests.
-pub fn snapshot(socket: &Path, tx_port: &str) -> Result<Snapshot, String> {
+/// Reads `show port stats all`, `show lcores` and, with `vs`, `show vs stats`; the instant is
+/// the midpoint of the requests.
+pub fn snapshot(socket: &Path, tx_port: &str, vs: Option<&str>) -> Result<Snapshot, String> {
     let t0 = Instant::now();
     let ports = request(socket, "show port stats all")?;
     let lcores = request(socket, "show lcores")?;
+    let vs_stats = match vs {
+        Some(_) => Some(request(socket, "show vs stats")?),
+        None => None,
+    };
     let t1 = Instant::now();
-    snapshot_from(&ports, &lcores, tx_port, t0 + (t1 - t0) / 2)
+    let mut s = snapshot_from(&ports, &lcores, tx_port, t0 + (t1 - t0) / 2)?;
+    if let (Some(name), Some(v)) = (vs, vs_stats) {
+        s.conns = Some(conns_from(&v, name)?);
+    }
+    Ok(s)
+}
+
+/// The connection counters of virtual server `name` in a `show vs stats` reply.
+pub fn conns_from(v: &Value, name: &str) -> Result<Conns, String> {
+    let row = v
+        .as_array()
+        .and_then(|a| a.iter().find(|r| r["name"] == name))
+        .ok_or_else(|| format!("no virtual server {name} in {v}"))?;
+    Ok(Conns {
+        total: field(row, "clientside.tot_conns")?,
+        current: field(row, "clientside.cur_conns")?,
+    })
+}
+
+/// New connections per second between two snapshots.
+pub fn conns_per_second(a: &Snapshot, b: &Snapshot) -> Option<f64> {
+    let secs = b.at.duration_since(a.at).as_secs_f64();
+    let n = b.conns?.total.checked_sub(a.conns?.total)?;
+    (secs > 0.0).then(|| n as f64 / secs)
 }
 
 fn snapshot_from(
@@ -78,6 +116,7 @@ fn snapshot_from(
         tx_packets: field(port, "tx_packets")?,
         worker_rx_packets: rx,
         worker_busy_cycles: busy,
+        conns: None,
     })
 }
 
@@ -120,5 +159,41 @@ mod tests {
         assert!(window(&b, &a).is_err());
         assert!(snapshot_from(&ports, &l0, "1.3", t).is_err());
         assert!(snapshot_from(&ports, &json!([]), "1.2", t).is_err());
+    }
+
+    #[test]
+    fn vs_conns() {
+        let v = json!([
+            {"name": "egress-ipv4", "clientside.tot_conns": 10, "clientside.cur_conns": 4},
+            {"name": "egress-ipv6", "clientside.tot_conns": 0, "clientside.cur_conns": 0}
+        ]);
+        assert_eq!(
+            conns_from(&v, "egress-ipv4").unwrap(),
+            Conns {
+                total: 10,
+                current: 4
+            }
+        );
+        assert!(conns_from(&v, "egress-dns-ipv4").is_err());
+        let t = Instant::now();
+        let mut a = snapshot_from(
+            &json!([{"port": "1.2", "tx_packets": 0}]),
+            &json!([{"rx_packets": 0, "busy_cycles": 0}]),
+            "1.2",
+            t,
+        )
+        .unwrap();
+        let mut b = a;
+        b.at = t + Duration::from_secs(2);
+        assert_eq!(conns_per_second(&a, &b), None);
+        a.conns = Some(Conns {
+            total: 10,
+            current: 10,
+        });
+        b.conns = Some(Conns {
+            total: 2_000_010,
+            current: 5,
+        });
+        assert_eq!(conns_per_second(&a, &b), Some(1e6));
     }
 }

@@ -9,8 +9,9 @@
 //! MACs, so a capture that escapes into a real network cannot be mistaken for real traffic.
 
 use egress_vnf::wire::{
-    EtherType, EthernetAddress, EthernetFrame, EthernetRepr, IpProtocol, Ipv4Packet, Ipv4Repr,
-    Ipv6Packet, Ipv6Repr, UdpPacket, UdpRepr,
+    ArpOperation, ArpPacket, ArpRepr, EtherType, EthernetAddress, EthernetFrame, EthernetRepr,
+    Icmpv6Packet, IpProtocol, Ipv4Packet, Ipv4Repr, Ipv6Packet, Ipv6Repr, NdiscNeighborFlags,
+    NdiscRepr, UdpPacket, UdpRepr,
 };
 use std::net::{Ipv4Addr, Ipv6Addr};
 
@@ -295,6 +296,202 @@ pub fn bridge(p: &GenParams) -> Vec<Vec<u8>> {
             .frame(p.frame_len)
         })
         .collect()
+}
+
+/// Addresses of the benchmark topology (RFC 2544 / RFC 5180 benchmarking ranges).
+///
+/// ```text
+/// pods 198.18.0.0/16, 2001:2:a::/64 -- port 1.1 (VLAN internal) [VNF] port 1.2 (VLAN external)
+///   -- gateway 198.19.0.1 / 2001:2:b::1 -- servers 198.19.128.1, 2001:2:c::1
+/// ```
+pub mod topo {
+    use std::net::{Ipv4Addr, Ipv6Addr};
+
+    pub const INTERNAL_SELF4: Ipv4Addr = Ipv4Addr::new(198, 18, 255, 254);
+    pub const INTERNAL_PREFIX4: u8 = 16;
+    pub const INTERNAL_SELF6: Ipv6Addr = Ipv6Addr::new(0x2001, 2, 0xa, 0, 0, 0, 0, 0xfffe);
+    pub const EXTERNAL_SELF4: Ipv4Addr = Ipv4Addr::new(198, 19, 0, 2);
+    pub const EXTERNAL_PREFIX4: u8 = 24;
+    pub const EXTERNAL_SELF6: Ipv6Addr = Ipv6Addr::new(0x2001, 2, 0xb, 0, 0, 0, 0, 2);
+    pub const GATEWAY4: Ipv4Addr = Ipv4Addr::new(198, 19, 0, 1);
+    pub const GATEWAY6: Ipv6Addr = Ipv6Addr::new(0x2001, 2, 0xb, 0, 0, 0, 0, 1);
+    /// The gateway's MAC, announced by the frames of [`super::neighbours`].
+    pub const GATEWAY_MAC: [u8; 6] = [0x02, 0x00, 0x00, 0x00, 0x00, 0xfe];
+    pub const SERVER4: Ipv4Addr = Ipv4Addr::new(198, 19, 128, 1);
+    pub const SERVER6: Ipv6Addr = Ipv6Addr::new(0x2001, 2, 0xc, 0, 0, 0, 0, 1);
+    pub const SERVER_PORT: u16 = 5001;
+    /// `nat46.ipv4_subnet`; its first 16 usable addresses are reserved for static mappings.
+    pub const NAT46_SUBNET: &str = "198.19.200.0/24";
+    /// The static NAT46 mapping the pods send to: it stands for [`SERVER6`].
+    pub const NAT46_MAPPED: Ipv4Addr = Ipv4Addr::new(198, 19, 200, 5);
+    /// `nat64.prefix` (not the well-known prefix, which refuses the benchmarking range as
+    /// non-global).
+    pub const NAT64_PREFIX: Ipv6Addr = Ipv6Addr::new(0x2001, 2, 0x64, 0, 0, 0, 0, 0);
+    /// [`SERVER4`] embedded in [`NAT64_PREFIX`] (/96).
+    pub const NAT64_SERVER: Ipv6Addr = Ipv6Addr::new(0x2001, 2, 0x64, 0, 0, 0, 0xc613, 0x8001);
+
+    /// SNAT address `i` (0-based) of the IPv4 pool.
+    pub fn snat4(i: usize) -> Ipv4Addr {
+        Ipv4Addr::new(198, 19, 1, 1 + (i % 250) as u8)
+    }
+
+    /// SNAT address `i` (0-based) of the IPv6 pool.
+    pub fn snat6(i: usize) -> Ipv6Addr {
+        Ipv6Addr::new(0x2001, 2, 0x50, 0, 0, 0, 0, 1 + i as u16)
+    }
+}
+
+/// IPv6 source of flow `i`: 2001:2:a::1 upwards, 4096 addresses, then the port moves on
+/// (as [`flow_source`]).
+pub fn flow_source6(i: usize) -> (Ipv6Addr, u16) {
+    let mut o = Ipv6Addr::new(0x2001, 2, 0xa, 0, 0, 0, 0, 0).octets();
+    let host = 1 + (i % 4096) as u16;
+    o[14..16].copy_from_slice(&host.to_be_bytes());
+    (Ipv6Addr::from(o), 1024 + (i / 4096) as u16)
+}
+
+/// UDP payload length that makes an IPv4 frame `frame_len` long (at least 0).
+fn payload4(frame_len: usize) -> usize {
+    frame_len.saturating_sub(ETH_LEN + IPV4_LEN + UDP_LEN)
+}
+
+/// UDP payload length for an IPv6 frame: the shortest IPv6/UDP frame is 62 bytes.
+fn payload6(frame_len: usize) -> usize {
+    frame_len.saturating_sub(ETH_LEN + IPV6_LEN + UDP_LEN)
+}
+
+/// Frames on port 1.1 go to the broadcast MAC: the VNF's MAC on a `net_pcap` port is not known
+/// before it starts, and a broadcast frame carrying a unicast IP packet is handled like a
+/// unicast one (the L2 stage accepts broadcast; NAT and routing look at IP).
+pub const TO_VNF_MAC: [u8; 6] = [0xff; 6];
+
+fn udp4_flows(p: &GenParams, dst: Ipv4Addr) -> Vec<Vec<u8>> {
+    let payload = pattern(payload4(p.frame_len));
+    (0..p.flows.max(1))
+        .map(|i| {
+            let (src, sport) = flow_source(i);
+            let ip = ipv4_udp(src, dst, sport, topo::SERVER_PORT, &payload, i as u16);
+            ethernet(TO_VNF_MAC, POD_MAC, None, EtherType::Ipv4, &ip)
+        })
+        .collect()
+}
+
+fn udp6_flows(p: &GenParams, dst: Ipv6Addr) -> Vec<Vec<u8>> {
+    let payload = pattern(payload6(p.frame_len));
+    (0..p.flows.max(1))
+        .map(|i| {
+            let (src, sport) = flow_source6(i);
+            let ip = ipv6_udp(src, dst, sport, topo::SERVER_PORT, &payload);
+            ethernet(TO_VNF_MAC, POD_MAC, None, EtherType::Ipv6, &ip)
+        })
+        .collect()
+}
+
+/// SNAT44: `flows` UDP/IPv4 flows from the pods to 198.19.128.1:5001.
+pub fn snat44(p: &GenParams) -> Vec<Vec<u8>> {
+    udp4_flows(p, topo::SERVER4)
+}
+
+/// SNAT66: `flows` UDP/IPv6 flows from the pods to 2001:2:c::1 port 5001.
+pub fn snat66(p: &GenParams) -> Vec<Vec<u8>> {
+    udp6_flows(p, topo::SERVER6)
+}
+
+/// NAT46: UDP/IPv4 flows to the static mapping 198.19.200.5 (the IPv6 server).
+pub fn nat46(p: &GenParams) -> Vec<Vec<u8>> {
+    udp4_flows(p, topo::NAT46_MAPPED)
+}
+
+/// NAT64: UDP/IPv6 flows to 2001:2:64::198.19.128.1.
+pub fn nat64(p: &GenParams) -> Vec<Vec<u8>> {
+    udp6_flows(p, topo::NAT64_SERVER)
+}
+
+/// What the gateway says on port 1.2 when the VNF starts, so that its IPv4 and IPv6 neighbour
+/// entries are REACHABLE without a live peer: an ARP reply to the external self IP (learned as
+/// REACHABLE), a Neighbor Solicitation for the external self IPv6 with the gateway's link-layer
+/// address (creates the entry, STALE), and a solicited Neighbor Advertisement (REACHABLE).
+pub fn neighbours() -> Vec<Vec<u8>> {
+    let gw = EthernetAddress(topo::GATEWAY_MAC);
+    let mut arp = vec![0u8; egress_vnf::wire::arp::ETHERNET_IPV4_LEN];
+    ArpRepr {
+        operation: ArpOperation::Reply,
+        source_hardware_addr: gw,
+        source_protocol_addr: topo::GATEWAY4,
+        target_hardware_addr: EthernetAddress([0xff; 6]),
+        target_protocol_addr: topo::EXTERNAL_SELF4,
+    }
+    .emit(&mut ArpPacket::new_unchecked(&mut arp[..]))
+    .expect("buffer sized for ARP");
+    let mut out = vec![ethernet(
+        [0xff; 6],
+        topo::GATEWAY_MAC,
+        None,
+        EtherType::Arp,
+        &arp,
+    )];
+
+    let solicited_node = {
+        let t = topo::EXTERNAL_SELF6.octets();
+        Ipv6Addr::new(
+            0xff02,
+            0,
+            0,
+            0,
+            0,
+            1,
+            0xff00 | u16::from(t[13]),
+            u16::from_be_bytes([t[14], t[15]]),
+        )
+    };
+    let ns = NdiscRepr::NeighborSolicit {
+        target_addr: topo::EXTERNAL_SELF6,
+        lladdr: Some(gw),
+    };
+    let na = NdiscRepr::NeighborAdvert {
+        flags: NdiscNeighborFlags(
+            NdiscNeighborFlags::ROUTER
+                | NdiscNeighborFlags::SOLICITED
+                | NdiscNeighborFlags::OVERRIDE,
+        ),
+        target_addr: topo::GATEWAY6,
+        lladdr: Some(gw),
+    };
+    for (msg, dst, dst_mac) in [
+        (
+            ns,
+            solicited_node,
+            EthernetAddress::from_ipv6_multicast(&solicited_node).0,
+        ),
+        (na, topo::EXTERNAL_SELF6, [0xff; 6]),
+    ] {
+        let len = msg.buffer_len();
+        let mut p = vec![0u8; IPV6_LEN + len];
+        {
+            let mut icmp = Icmpv6Packet::new_unchecked(&mut p[IPV6_LEN..]);
+            msg.emit(&mut icmp).expect("buffer sized for the message");
+            icmp.fill_checksum(&topo::GATEWAY6, &dst);
+        }
+        Ipv6Repr {
+            src_addr: topo::GATEWAY6,
+            dst_addr: dst,
+            next_header: IpProtocol::Icmpv6,
+            payload_len: len,
+            hop_limit: 255,
+            traffic_class: 0,
+            flow_label: 0,
+        }
+        .emit(&mut Ipv6Packet::new_unchecked(&mut p[..]))
+        .expect("buffer sized for the IPv6 header");
+        out.push(ethernet(
+            dst_mac,
+            topo::GATEWAY_MAC,
+            None,
+            EtherType::Ipv6,
+            &p,
+        ));
+    }
+    out
 }
 
 #[cfg(test)]

@@ -32,6 +32,12 @@ pub struct Run {
     pub cpu_share_limit: Option<f64>,
     /// Which ran first in this run.
     pub first: &'static str,
+    /// New connections per second of the path's virtual server during the window.
+    pub vnf_new_flows_per_s: Option<f64>,
+    /// New connections per packet received during the window (1.0: every packet a new flow).
+    pub vnf_new_flows_per_packet: Option<f64>,
+    /// The virtual server's current connections at the end of the window.
+    pub vnf_sessions_end: Option<u64>,
 }
 
 /// How the runs were made.
@@ -65,9 +71,20 @@ pub struct PathResult {
     pub mpps_per_cpu: Option<f64>,
     pub limit_mpps_per_cpu: Option<f64>,
     pub ratio_per_cpu: Option<f64>,
+    /// Sessions the capture creates (distinct flows; 0 for paths without sessions).
     pub sessions: u64,
-    /// Memory per session in bytes; not measured for paths without sessions.
+    /// Median of the sessions the VNF reported (`clientside.cur_conns`) at the end of the
+    /// measured windows.
+    pub sessions_measured: Option<u64>,
+    /// Memory per session in bytes at the configured table capacity
+    /// (`SessionTable::bytes_per_session`); None for paths without sessions.
     pub bytes_per_session: Option<f64>,
+    /// Session-table capacity per worker (`snat.sessions_per_worker`) of the runs.
+    pub session_capacity: Option<u64>,
+    /// Median new connections per second (the figure of merit of `snat-new-flows`).
+    pub new_flows_per_s: Option<f64>,
+    /// Median new connections per received packet.
+    pub new_flows_per_packet: Option<f64>,
     pub loadavg_end: String,
     pub runs: Vec<Run>,
     pub settings: Settings,
@@ -130,6 +147,11 @@ impl PathResult {
                 })
                 .collect::<Vec<_>>(),
         );
+        let opt =
+            |f: fn(&Run) -> Option<f64>| median(&runs.iter().filter_map(f).collect::<Vec<_>>());
+        let new_flows_per_s = opt(|r| r.vnf_new_flows_per_s).map(|x| x.round());
+        let new_flows_per_packet = opt(|r| r.vnf_new_flows_per_packet).map(|x| round(x, 3));
+        let sessions_measured = opt(|r| r.vnf_sessions_end.map(|s| s as f64)).map(|x| x as u64);
         PathResult {
             name: name.to_string(),
             mpps: round(mpps, 3),
@@ -143,7 +165,11 @@ impl PathResult {
             limit_mpps_per_cpu: limit_per_cpu.map(|x| round(x, 3)),
             ratio_per_cpu: ratio_per_cpu.map(|x| round(x, 3)),
             sessions,
+            sessions_measured,
             bytes_per_session: None,
+            session_capacity: None,
+            new_flows_per_s,
+            new_flows_per_packet,
             loadavg_end: crate::sys::loadavg(),
             runs,
             settings,
@@ -162,6 +188,8 @@ pub fn table(results: &[PathResult]) -> String {
         "VNF cyc/pkt",
         "testpmd cyc/pkt",
         "sessions",
+        "B/session",
+        "new flows/s",
         "other CPUs",
         "ratio per CPU",
     ];
@@ -184,7 +212,12 @@ pub fn table(results: &[PathResult]) -> String {
             or_dash(format!("{:.1}", r.cycles_per_packet)),
             r.limit_cycles_per_packet
                 .map_or_else(|| "-".into(), |c| format!("{c:.1}")),
-            r.sessions.to_string(),
+            r.sessions_measured
+                .map_or_else(|| r.sessions.to_string(), |m| m.to_string()),
+            r.bytes_per_session
+                .map_or_else(|| "-".into(), |b| format!("{b:.0}")),
+            r.new_flows_per_s
+                .map_or_else(|| "-".into(), |n| format!("{:.3} M", n / 1e6)),
             other.map_or_else(|| "-".into(), |o| format!("{o:.2}")),
             r.ratio_per_cpu
                 .map_or_else(|| "-".into(), |x| format!("{x:.3}")),
@@ -251,6 +284,9 @@ mod tests {
             cpu_share_vnf: Some(0.5),
             cpu_share_limit: Some(1.0),
             first: "testpmd",
+            vnf_new_flows_per_s: None,
+            vnf_new_flows_per_packet: None,
+            vnf_sessions_end: None,
         }
     }
 

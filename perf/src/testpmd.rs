@@ -7,7 +7,8 @@
 //! divided by the packets forwarded.
 
 /// Arguments after the program name.
-pub fn args(eal: &[String], vdevs: &[String], fwd_cores: u16) -> Vec<String> {
+/// `mbufs`: `--total-num-mbufs` (a replayed capture holds one mbuf per frame for the whole run).
+pub fn args(eal: &[String], vdevs: &[String], fwd_cores: u16, mbufs: usize) -> Vec<String> {
     let mut a: Vec<String> = eal.to_vec();
     for v in vdevs {
         a.push("--vdev".into());
@@ -24,6 +25,7 @@ pub fn args(eal: &[String], vdevs: &[String], fwd_cores: u16) -> Vec<String> {
         a.push(s.into());
     }
     a.push(format!("--nb-cores={fwd_cores}"));
+    a.push(format!("--total-num-mbufs={mbufs}"));
     a
 }
 
@@ -126,7 +128,13 @@ Port statistics ====================================
 
     #[test]
     fn argument_layout() {
-        let a = args(&["-l".into(), "0-1".into()], &["net_null0".into()], 1);
+        let a = args(
+            &["-l".into(), "0-1".into()],
+            &["net_null0".into()],
+            1,
+            40000,
+        );
+        assert!(a.contains(&"--total-num-mbufs=40000".to_string()));
         assert_eq!(a[..4], ["-l", "0-1", "--vdev", "net_null0"]);
         assert_eq!(a[4], "--");
         assert!(a.contains(&"--nb-cores=1".to_string()));

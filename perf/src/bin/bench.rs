@@ -6,7 +6,7 @@
 //! `perf/README.md`.
 
 use egress_perf::gen::GenParams;
-use egress_perf::paths::{self, PathEnv, PathSpec};
+use egress_perf::paths::{self, PathEnv, PathSpec, Port2};
 use egress_perf::proc::{self, DpdkPrefix, Proc, StopFlag, TempDir};
 use egress_perf::report::{self, PathResult, Run, Settings};
 use egress_perf::sys::{CpuWindow, ForeignCpu, Machine};
@@ -22,7 +22,7 @@ usage: bench [OPTIONS]
   --seconds N        measured seconds per run and side (default 10)
   --runs N           runs per path; the medians are reported (default 3)
   --warmup N         seconds of forwarding not measured, on both sides (default 2)
-  --flows N          distinct flows in the generated capture (default 1024)
+  --flows N          distinct flows in every path's capture (default: 1024; snat-new-flows 1 Mi)
   --frame-len N      frame length without FCS, 60..=1514 (default 60: 64 bytes on the wire)
   --vnf PATH         egress-vnf binary (default: target/release/egress-vnf of the workspace)
   --testpmd PATH     testpmd binary (default: dpdk-testpmd)
@@ -41,7 +41,8 @@ struct Options {
     seconds: u64,
     runs: usize,
     warmup: u64,
-    gen: GenParams,
+    frame_len: usize,
+    flows: Option<usize>,
     vnf: PathBuf,
     testpmd: PathBuf,
     build: bool,
@@ -53,7 +54,12 @@ struct Options {
 }
 
 const WORKERS: u16 = 1;
-const MEMORY_MB: &str = "1024";
+
+/// EAL memory (`-m`, MB, no hugepages) for a capture of `frames` frames: the mbufs the
+/// replay holds (about 2.5 KB each with headers) plus room for the rest, at least 1 GB.
+fn memory_mb(frames: usize) -> usize {
+    (paths::mbufs_for(frames) * 2560 / (1 << 20) + 512).max(1024)
+}
 
 fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -70,7 +76,8 @@ fn parse_args() -> Result<Options, String> {
         seconds: 10,
         runs: 3,
         warmup: 2,
-        gen: GenParams::default(),
+        frame_len: GenParams::default().frame_len,
+        flows: None,
         vnf: target.join("release").join("egress-vnf"),
         testpmd: PathBuf::from("dpdk-testpmd"),
         build: true,
@@ -100,8 +107,8 @@ fn parse_args() -> Result<Options, String> {
             "--seconds" => o.seconds = number("--seconds", value("--seconds")?)?,
             "--runs" => o.runs = number("--runs", value("--runs")?)?,
             "--warmup" => o.warmup = number("--warmup", value("--warmup")?)?,
-            "--flows" => o.gen.flows = number("--flows", value("--flows")?)?,
-            "--frame-len" => o.gen.frame_len = number("--frame-len", value("--frame-len")?)?,
+            "--flows" => o.flows = Some(number("--flows", value("--flows")?)?),
+            "--frame-len" => o.frame_len = number("--frame-len", value("--frame-len")?)?,
             "--vnf" => o.vnf = PathBuf::from(value("--vnf")?),
             "--testpmd" => o.testpmd = PathBuf::from(value("--testpmd")?),
             "--no-build" => o.build = false,
@@ -119,15 +126,19 @@ fn parse_args() -> Result<Options, String> {
             _ => return Err(format!("unknown argument `{a}`\n{USAGE}")),
         }
     }
-    if o.paths.is_empty() || o.seconds == 0 || o.runs == 0 || o.gen.flows == 0 {
+    if o.paths.is_empty() || o.seconds == 0 || o.runs == 0 || o.flows == Some(0) {
         return Err("--paths, --seconds, --runs and --flows must not be empty or zero".into());
     }
-    if !(egress_perf::gen::MIN_FRAME_LEN..=egress_perf::gen::MAX_FRAME_LEN)
-        .contains(&o.gen.frame_len)
-    {
+    if !(egress_perf::gen::MIN_FRAME_LEN..=egress_perf::gen::MAX_FRAME_LEN).contains(&o.frame_len) {
+        return Err(format!("--frame-len {} is not in 60..=1514", o.frame_len));
+    }
+    let limit = paths::NEIGHBOUR_RUN_LIMIT_SECONDS;
+    if o.warmup + o.seconds + 4 > limit && o.paths.iter().any(|p| p.port2 == Port2::Neighbours) {
         return Err(format!(
-            "--frame-len {} is not in 60..=1514",
-            o.gen.frame_len
+            "--warmup + --seconds must stay below {} s for the egress paths: the gateway's \
+             neighbour entries, announced once at start, stay usable for about {limit} s \
+             (perf/README.md)",
+            limit - 4
         ));
     }
     Ok(o)
@@ -137,19 +148,22 @@ fn parse_args() -> Result<Options, String> {
 struct Ctx<'a> {
     opts: &'a Options,
     path: &'a PathSpec,
+    gen: GenParams,
+    /// Frames of the capture.
+    frames: usize,
     dir: &'a Path,
     vdevs: Vec<String>,
     stop: &'a StopFlag,
     seq: u32,
 }
 
-fn eal(prefix: &str) -> Vec<String> {
+fn eal(prefix: &str, memory_mb: usize) -> Vec<String> {
     [
         "-l",
         &format!("0-{WORKERS}"),
         "--no-huge",
         "-m",
-        MEMORY_MB,
+        &memory_mb.to_string(),
         "--no-pci",
         "--file-prefix",
         prefix,
@@ -159,10 +173,30 @@ fn eal(prefix: &str) -> Vec<String> {
     .collect()
 }
 
-fn vdevs(pcap: &Path) -> Vec<String> {
+/// Port 1.1 replays the capture forever; port 1.2 is a counting sink (`net_null`), or a
+/// `net_pcap` that delivers the gateway's neighbour announcements once (`neighbours`) and
+/// counts and drops what it is given to send.
+fn vdevs(pcap: &Path, neighbours: Option<&Path>) -> Vec<String> {
     vec![
         format!("net_pcap0,rx_pcap={},infinite_rx=1", pcap.display()),
-        "net_null0,no-rx=1".to_string(),
+        match neighbours {
+            None => "net_null0,no-rx=1".to_string(),
+            Some(n) => format!("net_pcap1,rx_pcap={}", n.display()),
+        },
+    ]
+}
+
+/// DPDK device names of ports 1.1 and 1.2.
+fn port_drivers(path: &PathSpec) -> [(&'static str, &'static str); 2] {
+    [
+        ("1.1", "net_pcap0"),
+        (
+            "1.2",
+            match path.port2 {
+                Port2::Null => "net_null0",
+                Port2::Neighbours => "net_pcap1",
+            },
+        ),
     ]
 }
 
@@ -194,7 +228,12 @@ fn run_testpmd(ctx: &Ctx) -> Result<LimitRun, String> {
     wait_idle(ctx);
     let prefix = format!("bench-tp-{}-{}", std::process::id(), ctx.seq);
     let _runtime = DpdkPrefix(prefix.clone());
-    let args = testpmd::args(&eal(&prefix), &ctx.vdevs, WORKERS);
+    let args = testpmd::args(
+        &eal(&prefix, memory_mb(ctx.frames)),
+        &ctx.vdevs,
+        WORKERS,
+        paths::mbufs_for(ctx.frames),
+    );
     let mut p = Proc::spawn("dpdk-testpmd", &ctx.opts.testpmd, &args)?;
     // Start-up (EAL, mempool) and the warm-up seconds are not part of the samples used.
     ctx.stop.sleep(Duration::from_secs(1 + ctx.opts.warmup))?;
@@ -215,13 +254,24 @@ fn run_testpmd(ctx: &Ctx) -> Result<LimitRun, String> {
         ));
     }
     let skip = 1 + ctx.opts.warmup as usize;
-    let result = testpmd::parse(&f.stdout, 1, skip).map_err(|e| {
-        format!(
-            "dpdk-testpmd {}: {e}\nstdout (tail):\n{}",
-            args.join(" "),
-            tail(&f.stdout, 40)
-        )
-    })?;
+    // A slow start (EAL memory set-up on a loaded machine) leaves fewer displays than the
+    // warm-up skips: keep the steady-state ones that exist (never the first, always 0).
+    let result = testpmd::parse(&f.stdout, 1, skip)
+        .or_else(|e| {
+            let r = testpmd::parse(&f.stdout, 1, 1)?;
+            eprintln!(
+                "bench: {e}; using the {} samples after the first",
+                r.samples.len()
+            );
+            Ok(r)
+        })
+        .map_err(|e: String| {
+            format!(
+                "dpdk-testpmd {}: {e}\nstdout (tail):\n{}",
+                args.join(" "),
+                tail(&f.stdout, 40)
+            )
+        })?;
     Ok(LimitRun { result, cpu })
 }
 
@@ -235,6 +285,9 @@ struct VnfRun {
     mpps_whole_run: f64,
     cycles_per_packet_whole_run: f64,
     cpu: Option<CpuWindow>,
+    new_flows_per_s: Option<f64>,
+    new_flows_per_packet: Option<f64>,
+    sessions_end: Option<u64>,
 }
 
 fn run_vnf(ctx: &Ctx) -> Result<VnfRun, String> {
@@ -243,8 +296,16 @@ fn run_vnf(ctx: &Ctx) -> Result<VnfRun, String> {
     let _runtime = DpdkPrefix(prefix.clone());
     let socket = ctx.dir.join("control.sock");
     let cfg_path = ctx.dir.join(format!("vnf-{}.toml", ctx.seq));
-    let tables = (ctx.path.config)(&PathEnv { workers: WORKERS });
-    let cfg = vnf::config(&eal(&prefix), &tables, &socket.to_string_lossy());
+    let tables = (ctx.path.config)(&PathEnv {
+        workers: WORKERS,
+        flows: ctx.gen.flows,
+        frames: ctx.frames,
+    });
+    let cfg = vnf::config(
+        &eal(&prefix, memory_mb(ctx.frames)),
+        &tables,
+        &socket.to_string_lossy(),
+    );
     std::fs::write(&cfg_path, &cfg).map_err(|e| format!("write {}: {e}", cfg_path.display()))?;
     let mut args = vec![
         "--config".to_string(),
@@ -262,8 +323,10 @@ fn run_vnf(ctx: &Ctx) -> Result<VnfRun, String> {
     p.wait_for_stderr(vnf::READY_LINE, Duration::from_secs(60), ctx.stop)
         .map_err(|e| format!("{cmdline}: {e}\nconfig:\n{cfg}"))?;
     ctx.stop.sleep(Duration::from_secs(ctx.opts.warmup))?;
-    let snap =
-        || control::snapshot(&socket, ctx.path.tx_port).map_err(|e| format!("{cmdline}: {e}"));
+    let snap = || {
+        control::snapshot(&socket, ctx.path.tx_port, ctx.path.vs)
+            .map_err(|e| format!("{cmdline}: {e}"))
+    };
     let first = snap()?;
     let cpu = ForeignCpu::start(p.pid());
     ctx.stop.sleep(Duration::from_secs(ctx.opts.seconds))?;
@@ -273,6 +336,15 @@ fn run_vnf(ctx: &Ctx) -> Result<VnfRun, String> {
     let (mpps, cycles_per_packet) =
         control::window(&first, &last).map_err(|e| format!("{cmdline}: {e}"))?;
     let window_seconds = last.at.duration_since(first.at).as_secs_f64();
+    let new_flows_per_s = control::conns_per_second(&first, &last);
+    let rx = last
+        .worker_rx_packets
+        .saturating_sub(first.worker_rx_packets);
+    let new_flows_per_packet = match (first.conns, last.conns) {
+        (Some(a), Some(b)) if rx > 0 => Some(b.total.saturating_sub(a.total) as f64 / rx as f64),
+        _ => None,
+    };
+    let sessions_end = last.conns.map(|c| c.current);
     p.interrupt()?;
     let f = p.finish(Duration::from_secs(30))?;
     let failed = |why: String| {
@@ -292,7 +364,7 @@ fn run_vnf(ctx: &Ctx) -> Result<VnfRun, String> {
     }
     let stats =
         vnf::FinalStats::parse(&f.stdout).map_err(|e| failed(format!("final statistics: {e}")))?;
-    for (port, driver) in [("1.1", "net_pcap0"), ("1.2", "net_null0")] {
+    for (port, driver) in port_drivers(ctx.path) {
         let name = stats
             .port(port)
             .ok()
@@ -316,6 +388,9 @@ fn run_vnf(ctx: &Ctx) -> Result<VnfRun, String> {
         mpps_whole_run,
         cycles_per_packet_whole_run,
         cpu,
+        new_flows_per_s,
+        new_flows_per_packet,
+        sessions_end,
     })
 }
 
@@ -346,6 +421,32 @@ fn build_vnf() -> Result<(), String> {
     }
 }
 
+/// Memory per session of the VNF's session table at the capacity the path configures:
+/// `SessionTable::bytes_per_session` of a table built from the same `[snat]` section
+/// (bytes, capacity).
+fn session_memory(
+    path: &PathSpec,
+    gen: &GenParams,
+    frames: usize,
+) -> Result<(usize, usize), String> {
+    let tables = (path.config)(&PathEnv {
+        workers: WORKERS,
+        flows: gen.flows,
+        frames,
+    });
+    let text = vnf::config(&[], &tables, "/dev/null");
+    let cfg = egress_config::VnfConfig::from_toml_str(&text, Path::new("bench.toml"))
+        .map_err(|e| format!("{}: configuration: {e}", path.name))?;
+    let nat = egress_vnf::nat::Nat::new(
+        &egress_vnf::nat::NatConfig::from_config(&cfg.snat, WORKERS, None, None),
+        0,
+    );
+    Ok((
+        nat.table().bytes_per_session(),
+        cfg.snat.sessions_per_worker as usize,
+    ))
+}
+
 fn measure_path(
     opts: &Options,
     path: &PathSpec,
@@ -353,11 +454,31 @@ fn measure_path(
     stop: &StopFlag,
     machine: &Machine,
 ) -> Result<PathResult, String> {
-    let frames = (path.generate)(&opts.gen);
+    let gen = GenParams {
+        flows: opts.flows.unwrap_or(path.default_flows),
+        frame_len: opts.frame_len,
+    };
+    let frames = (path.generate)(&gen);
+    let frame_count = frames.len();
     let pcap_path = dir.join(format!("{}.pcap", path.name));
     pcap::write_file(&pcap_path, &frames)
         .map_err(|e| format!("write {}: {e}", pcap_path.display()))?;
-    let vdevs = vdevs(&pcap_path);
+    drop(frames);
+    let neighbours = match path.port2 {
+        Port2::Null => None,
+        Port2::Neighbours => {
+            let n = dir.join("neighbours.pcap");
+            pcap::write_file(&n, &egress_perf::gen::neighbours())
+                .map_err(|e| format!("write {}: {e}", n.display()))?;
+            Some(n)
+        }
+    };
+    let vdevs = vdevs(&pcap_path, neighbours.as_deref());
+    let table = if path.vs.is_some() {
+        Some(session_memory(path, &gen, frame_count)?)
+    } else {
+        None
+    };
     let mut runs = Vec::new();
     let mut redone = 0;
     let mut r = 0;
@@ -365,6 +486,8 @@ fn measure_path(
         let ctx = Ctx {
             opts,
             path,
+            gen,
+            frames: frame_count,
             dir,
             vdevs: vdevs.clone(),
             stop,
@@ -408,6 +531,9 @@ fn measure_path(
                     cpu_share_vnf: v.cpu.map(|c| c.forwarder_share),
                     cpu_share_limit: limit.cpu.map(|c| c.forwarder_share),
                     first: if limit_first { "testpmd" } else { "egress-vnf" },
+                    vnf_new_flows_per_s: v.new_flows_per_s,
+                    vnf_new_flows_per_packet: v.new_flows_per_packet,
+                    vnf_sessions_end: v.sessions_end,
                 }
             }
             None => Run {
@@ -431,6 +557,9 @@ fn measure_path(
                 cpu_share_vnf: None,
                 cpu_share_limit: limit.cpu.map(|c| c.forwarder_share),
                 first: "testpmd",
+                vnf_new_flows_per_s: None,
+                vnf_new_flows_per_packet: None,
+                vnf_sessions_end: None,
             },
         };
         let fmt_other = |o: Option<f64>| o.map_or_else(|| "?".into(), |o| format!("{o:.2}"));
@@ -478,26 +607,41 @@ fn measure_path(
         runs: opts.runs,
         seconds: opts.seconds,
         warmup_seconds: opts.warmup,
-        flows: opts.gen.flows,
-        frame_len: opts.gen.frame_len,
-        wire_frame_len: opts.gen.frame_len + 4,
+        flows: gen.flows,
+        frame_len: opts.frame_len,
+        wire_frame_len: opts.frame_len + 4,
         workers: WORKERS,
         hugepages: false,
-        eal: eal("bench-{tp,vnf}-PID-RUN"),
+        eal: eal("bench-{tp,vnf}-PID-RUN", memory_mb(frame_count)),
         vdevs: vdevs
             .iter()
             .map(|v| v.replace(&*dir.to_string_lossy(), "TMP"))
             .collect(),
-        testpmd_args: testpmd::args(&[], &[], WORKERS)[1..].to_vec(),
+        testpmd_args: testpmd::args(&[], &[], WORKERS, paths::mbufs_for(frame_count))[1..].to_vec(),
         note: opts.note.clone(),
     };
-    Ok(PathResult::from_runs(
+    let mut result = PathResult::from_runs(
         path.name,
-        (path.sessions)(&opts.gen),
+        (path.sessions)(&gen),
         runs,
         settings,
         machine.clone(),
-    ))
+    );
+    if let Some((bytes, capacity)) = table {
+        result.bytes_per_session = Some(bytes as f64);
+        result.session_capacity = Some(capacity as u64);
+    }
+    if path.new_flows {
+        if let Some(f) = result.new_flows_per_packet.filter(|f| *f < 0.95) {
+            eprintln!(
+                "bench: {}: only {:.0} % of the packets opened a new flow: the capture comes \
+                 round before the 1 s UDP timeout; use a larger --flows",
+                path.name,
+                f * 100.0
+            );
+        }
+    }
+    Ok(result)
 }
 
 fn write_results(out: &Path, results: &[PathResult]) -> Result<(), String> {
@@ -553,8 +697,8 @@ fn run() -> Result<(), String> {
             path.summary,
             opts.runs,
             opts.seconds,
-            opts.gen.flows,
-            opts.gen.frame_len + 4
+            opts.flows.unwrap_or(path.default_flows),
+            opts.frame_len + 4
         );
         results.push(measure_path(&opts, path, dir.path(), &stop, &machine)?);
     }
