@@ -43,6 +43,8 @@ pub struct Proc {
     name: String,
     child: Option<Child>,
     stdout: Option<JoinHandle<String>>,
+    /// Standard output so far (the thread appends as it reads).
+    stdout_all: Arc<Mutex<String>>,
     stderr_lines: Receiver<String>,
     stderr_all: Arc<Mutex<String>>,
     stderr_thread: Option<JoinHandle<()>>,
@@ -69,9 +71,20 @@ impl Proc {
             .map_err(|e| format!("cannot start {}: {e}", program.display()))?;
         let mut out = child.stdout.take().ok_or("no stdout pipe")?;
         let err = child.stderr.take().ok_or("no stderr pipe")?;
+        let stdout_all = Arc::new(Mutex::new(String::new()));
+        let out_all = Arc::clone(&stdout_all);
         let stdout = thread::spawn(move || {
             let mut s = Vec::new();
-            let _ = out.read_to_end(&mut s);
+            let mut chunk = [0u8; 8192];
+            while let Ok(n) = out.read(&mut chunk) {
+                if n == 0 {
+                    break;
+                }
+                s.extend_from_slice(&chunk[..n]);
+                if let Ok(mut a) = out_all.lock() {
+                    a.push_str(&String::from_utf8_lossy(&chunk[..n]));
+                }
+            }
             String::from_utf8_lossy(&s).into_owned()
         });
         let (tx, rx) = mpsc::channel();
@@ -93,6 +106,7 @@ impl Proc {
             name: name.to_string(),
             child: Some(child),
             stdout: Some(stdout),
+            stdout_all,
             stderr_lines: rx,
             stderr_all: all,
             stderr_thread: Some(stderr_thread),
@@ -108,6 +122,30 @@ impl Proc {
             .lock()
             .map(|s| s.clone())
             .unwrap_or_default()
+    }
+
+    /// Waits until standard output contains `needle`.
+    pub fn wait_for_stdout(
+        &mut self,
+        needle: &str,
+        timeout: Duration,
+        stop: &StopFlag,
+    ) -> Result<(), String> {
+        let end = Instant::now() + timeout;
+        loop {
+            if self.stdout_all.lock().is_ok_and(|s| s.contains(needle)) {
+                return Ok(());
+            }
+            self.check_running()?;
+            if Instant::now() >= end {
+                return Err(format!(
+                    "{} did not print `{needle}` within {timeout:?}; stderr:\n{}",
+                    self.name,
+                    self.stderr_so_far()
+                ));
+            }
+            stop.sleep(Duration::from_millis(100))?;
+        }
     }
 
     /// Waits for a line of standard error containing `needle`.

@@ -6,6 +6,9 @@
 //! it prints on exit `CPU cycles/packet=F (...)`: cycles spent in bursts that received packets,
 //! divided by the packets forwarded.
 
+/// Printed at every statistics display; the first one comes once forwarding has started.
+pub const FIRST_DISPLAY: &str = "Port statistics ====";
+
 /// Arguments after the program name.
 /// `mbufs`: `--total-num-mbufs` (a replayed capture holds one mbuf per frame for the whole run).
 pub fn args(eal: &[String], vdevs: &[String], fwd_cores: u16, mbufs: usize) -> Vec<String> {

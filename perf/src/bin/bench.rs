@@ -55,10 +55,11 @@ struct Options {
 
 const WORKERS: u16 = 1;
 
-/// EAL memory (`-m`, MB, no hugepages) for a capture of `frames` frames: the mbufs the
-/// replay holds (about 2.5 KB each with headers) plus room for the rest, at least 1 GB.
+/// EAL memory (`-m`, MB, no hugepages) for a capture of `frames` frames: twice the mbufs'
+/// size (about 2.5 KB each with headers; without hugepages a mempool of a million mbufs does
+/// not fit in less, as measured with testpmd) plus room for the rest, at least 1 GB.
 fn memory_mb(frames: usize) -> usize {
-    (paths::mbufs_for(frames) * 2560 / (1 << 20) + 512).max(1024)
+    (paths::mbufs_for(frames) * 2 * 2560 / (1 << 20) + 512).max(1024)
 }
 
 fn workspace_root() -> PathBuf {
@@ -235,7 +236,10 @@ fn run_testpmd(ctx: &Ctx) -> Result<LimitRun, String> {
         paths::mbufs_for(ctx.frames),
     );
     let mut p = Proc::spawn("dpdk-testpmd", &ctx.opts.testpmd, &args)?;
-    // Start-up (EAL, mempool) and the warm-up seconds are not part of the samples used.
+    // Start-up (EAL, mempool: long for a large capture) and the warm-up seconds are not part
+    // of the samples used: the first statistics display comes when forwarding has started.
+    p.wait_for_stdout(testpmd::FIRST_DISPLAY, Duration::from_secs(180), ctx.stop)
+        .map_err(|e| format!("dpdk-testpmd {}: {e}", args.join(" ")))?;
     ctx.stop.sleep(Duration::from_secs(1 + ctx.opts.warmup))?;
     p.check_running()?;
     let cpu = ForeignCpu::start(p.pid());
@@ -320,7 +324,7 @@ fn run_vnf(ctx: &Ctx) -> Result<VnfRun, String> {
     }
     let cmdline = format!("{} {}", ctx.opts.vnf.display(), args.join(" "));
     let mut p = Proc::spawn("egress-vnf", &ctx.opts.vnf, &args)?;
-    p.wait_for_stderr(vnf::READY_LINE, Duration::from_secs(60), ctx.stop)
+    p.wait_for_stderr(vnf::READY_LINE, Duration::from_secs(180), ctx.stop)
         .map_err(|e| format!("{cmdline}: {e}\nconfig:\n{cfg}"))?;
     ctx.stop.sleep(Duration::from_secs(ctx.opts.warmup))?;
     let snap = || {
