@@ -317,6 +317,8 @@ pub mod topo {
     pub const GATEWAY6: Ipv6Addr = Ipv6Addr::new(0x2001, 2, 0xb, 0, 0, 0, 0, 1);
     /// The gateway's MAC, announced by the frames of [`super::neighbours`].
     pub const GATEWAY_MAC: [u8; 6] = [0x02, 0x00, 0x00, 0x00, 0x00, 0xfe];
+    /// The DNS paths' upstream (knotd in a namespace behind port 1.2, on-link).
+    pub const UPSTREAM_DNS: Ipv4Addr = Ipv4Addr::new(198, 19, 0, 53);
     pub const SERVER4: Ipv4Addr = Ipv4Addr::new(198, 19, 128, 1);
     pub const SERVER6: Ipv6Addr = Ipv6Addr::new(0x2001, 2, 0xc, 0, 0, 0, 0, 1);
     pub const SERVER_PORT: u16 = 5001;
@@ -405,6 +407,54 @@ pub fn nat46(p: &GenParams) -> Vec<Vec<u8>> {
 /// NAT64: UDP/IPv6 flows to 2001:2:64::198.19.128.1.
 pub fn nat64(p: &GenParams) -> Vec<Vec<u8>> {
     udp6_flows(p, topo::NAT64_SERVER)
+}
+
+/// Zone the DNS paths' upstream serves.
+pub const DNS_ZONE: &str = "bench.test.";
+/// Resolver address the pods send their queries to: off-link, nothing has it (the VNF
+/// intercepts UDP/53 from the internal VLAN, like a cluster DNS service address).
+pub const POD_RESOLVER: Ipv4Addr = Ipv4Addr::new(198, 18, 255, 53);
+/// Pods of the DNS paths: few sources (no per-pod rate limit is configured).
+pub const DNS_PODS: usize = 16;
+
+/// Name `i` of the DNS paths' zone: `n<i>.bench.test`.
+pub fn dns_name(i: usize) -> String {
+    format!("n{i}.{}", DNS_ZONE.trim_end_matches('.'))
+}
+
+/// A DNS query message (RFC 1035 4.1): ID, RD set, one question `name` of type `qtype`, class IN.
+pub fn dns_query(id: u16, name: &str, qtype: u16) -> Vec<u8> {
+    let mut m = Vec::with_capacity(18 + name.len());
+    m.extend_from_slice(&id.to_be_bytes());
+    m.extend_from_slice(&0x0100u16.to_be_bytes()); // RD
+    m.extend_from_slice(&[0, 1, 0, 0, 0, 0, 0, 0]); // QD 1, AN/NS/AR 0
+    for label in name.split('.').filter(|l| !l.is_empty()) {
+        m.push(label.len() as u8);
+        m.extend_from_slice(label.as_bytes());
+    }
+    m.push(0);
+    m.extend_from_slice(&qtype.to_be_bytes());
+    m.extend_from_slice(&1u16.to_be_bytes());
+    m
+}
+
+/// DNS cache hits: A queries for `flows` distinct names (`n0` .. `n<flows-1>`), each from one of
+/// [`DNS_PODS`] pods with its own source port and ID, to [`POD_RESOLVER`]. `frame_len` is a
+/// minimum (a query is usually longer than 60 bytes).
+pub fn dns_queries(p: &GenParams) -> Vec<Vec<u8>> {
+    (0..p.flows.max(1))
+        .map(|i| {
+            let (src, _) = flow_source(i % DNS_PODS);
+            let sport = 1024 + (i % 60000) as u16;
+            let q = dns_query(i as u16, &dns_name(i), 1);
+            let ip = ipv4_udp(src, POD_RESOLVER, sport, 53, &q, i as u16);
+            let mut f = ethernet(TO_VNF_MAC, POD_MAC, None, EtherType::Ipv4, &ip);
+            if f.len() < p.frame_len {
+                f.resize(p.frame_len, 0);
+            }
+            f
+        })
+        .collect()
 }
 
 /// What the gateway says on port 1.2 when the VNF starts, so that its IPv4 and IPv6 neighbour
@@ -629,5 +679,103 @@ mod tests {
             ethernet(VNF_MAC, POD_MAC, None, EtherType::Ipv4, &p4).len(),
             MIN_FRAME_LEN
         );
+    }
+
+    /// Checks an Ethernet frame with the data plane's parsers: IPv4 header checksum, UDP
+    /// checksum over the right pseudo-header, lengths; returns the UDP source (address, port).
+    fn check_with_wire(f: &[u8]) -> (std::net::IpAddr, u16) {
+        let l2 = egress_vnf::wire::parse_l2(f).unwrap();
+        let l3 = &f[l2.l3_offset..];
+        match l2.ethertype {
+            EtherType::Ipv4 => {
+                let ip = Ipv4Packet::new_checked(l3).unwrap();
+                let r = Ipv4Repr::parse(&ip).unwrap(); // verifies the header checksum
+                assert_eq!(r.next_header, IpProtocol::Udp);
+                let u = UdpPacket::new_checked(ip.payload()).unwrap();
+                assert!(u.verify_checksum_v4(r.src_addr, r.dst_addr));
+                (r.src_addr.into(), u.src_port())
+            }
+            EtherType::Ipv6 => {
+                let ip = Ipv6Packet::new_checked(l3).unwrap();
+                let r = Ipv6Repr::parse(&ip).unwrap();
+                assert_eq!(r.next_header, IpProtocol::Udp);
+                let u = UdpPacket::new_checked(ip.payload()).unwrap();
+                assert!(u.verify_checksum_v6(&r.src_addr, &r.dst_addr));
+                (r.src_addr.into(), u.src_port())
+            }
+            other => panic!("unexpected ethertype {other:?}"),
+        }
+    }
+
+    #[test]
+    fn path_generators_build_valid_distinct_flows() {
+        for p in crate::paths::PATHS {
+            for frame_len in [MIN_FRAME_LEN, 333, MAX_FRAME_LEN] {
+                let frames = (p.generate)(&GenParams {
+                    flows: 5000,
+                    frame_len,
+                });
+                assert_eq!(frames.len(), 5000, "{}", p.name);
+                let mut sources: Vec<_> = frames.iter().map(|f| check_with_wire(f)).collect();
+                for f in &frames {
+                    // 62 bytes is the shortest IPv6/UDP frame; DNS queries may be longer.
+                    let len = frame_len.max(if f[12] == 0x86 { 62 } else { 60 });
+                    if p.port2 == crate::paths::Port2::Upstream {
+                        assert!(f.len() >= len);
+                    } else {
+                        assert_eq!(f.len(), len);
+                    }
+                }
+                sources.sort();
+                sources.dedup();
+                assert_eq!(sources.len(), 5000, "{}: flows are distinct", p.name);
+            }
+        }
+    }
+
+    #[test]
+    fn neighbour_frames_parse() {
+        let f = neighbours();
+        assert_eq!(f.len(), 3);
+        let arp = ArpRepr::parse(&ArpPacket::new_checked(&f[0][14..]).unwrap()).unwrap();
+        assert_eq!(arp.operation, ArpOperation::Reply);
+        assert_eq!(arp.source_protocol_addr, topo::GATEWAY4);
+        assert_eq!(arp.target_protocol_addr, topo::EXTERNAL_SELF4);
+        for (frame, solicit) in [(&f[1], true), (&f[2], false)] {
+            let ip = Ipv6Packet::new_checked(&frame[14..]).unwrap();
+            let r = Ipv6Repr::parse(&ip).unwrap();
+            assert_eq!((r.src_addr, r.hop_limit), (topo::GATEWAY6, 255));
+            let icmp = Icmpv6Packet::new_checked(ip.payload()).unwrap();
+            assert!(icmp.verify_checksum(&r.src_addr, &r.dst_addr));
+            match NdiscRepr::parse(&icmp).unwrap() {
+                NdiscRepr::NeighborSolicit {
+                    target_addr,
+                    lladdr,
+                } => {
+                    assert!(solicit);
+                    assert_eq!(target_addr, topo::EXTERNAL_SELF6);
+                    assert_eq!(lladdr, Some(EthernetAddress(topo::GATEWAY_MAC)));
+                }
+                NdiscRepr::NeighborAdvert {
+                    flags,
+                    target_addr,
+                    lladdr,
+                } => {
+                    assert!(!solicit);
+                    assert!(flags.contains(NdiscNeighborFlags::SOLICITED));
+                    assert_eq!(target_addr, topo::GATEWAY6);
+                    assert_eq!(r.dst_addr, topo::EXTERNAL_SELF6);
+                    assert_eq!(lladdr, Some(EthernetAddress(topo::GATEWAY_MAC)));
+                }
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn dns_query_layout() {
+        let q = dns_query(0x1234, "n7.bench.test", 1);
+        assert_eq!(&q[..12], &[0x12, 0x34, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(&q[12..], b"\x02n7\x05bench\x04test\x00\x00\x01\x00\x01");
     }
 }

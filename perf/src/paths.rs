@@ -25,6 +25,9 @@ pub enum Port2 {
     /// neighbour entries are REACHABLE for 30 s (RFC 4861 REACHABLE_TIME), then probed and,
     /// without answer, removed: the warm-up and measured window must end before that.
     Neighbours,
+    /// `net_af_packet` on a veth into a namespace running `knotd` (the DNS paths' upstream);
+    /// the VNF and testpmd run in a namespace holding the other end.
+    Upstream,
 }
 
 /// How long a [`Port2::Neighbours`] run may last from the VNF's start: the gateway's entries
@@ -87,6 +90,8 @@ struct Egress {
     nat64: bool,
     /// UDP idle timeout and port reuse delay (seconds) for the new-flow regime.
     short_timeouts: bool,
+    /// DNS proxy and cache forwarding everything to the upstream.
+    dns: bool,
 }
 
 /// The common egress topology (`gen::topo`): VLAN `internal` on 1.1, VLAN `external` on 1.2,
@@ -149,6 +154,15 @@ fn egress_config(env: &PathEnv, e: Egress) -> String {
             topo::SERVER6
         );
     }
+    if e.dns {
+        let _ = write!(
+            c,
+            "[dns]\nenabled = true\npool_ips = [\"{up}\"]\ncache_entries = {}\n\n\
+             [[dns.forward_zones]]\nzone = \".\"\nservers = [\"{up}:53\"]\n\n",
+            (2 * env.flows).next_power_of_two().max(65536),
+            up = topo::UPSTREAM_DNS
+        );
+    }
     if e.nat64 {
         let _ = write!(
             c,
@@ -199,6 +213,16 @@ fn new_flows_config(env: &PathEnv) -> String {
         env,
         Egress {
             short_timeouts: true,
+            ..Egress::default()
+        },
+    )
+}
+
+fn dns_cache_config(env: &PathEnv) -> String {
+    egress_config(
+        env,
+        Egress {
+            dns: true,
             ..Egress::default()
         },
     )
@@ -289,10 +313,22 @@ pub const PATHS: &[PathSpec] = &[
         new_flows: true,
         default_flows: NEW_FLOWS_DEFAULT,
     },
+    PathSpec {
+        name: "dns-cache-hits",
+        summary: "DNS cache hits: A queries for cached names answered on 1.1 (knotd upstream)",
+        generate: gen::dns_queries,
+        config: dns_cache_config,
+        sessions: |_| 0,
+        tx_port: "1.1",
+        port2: Port2::Upstream,
+        vs: None,
+        new_flows: false,
+        default_flows: 1024,
+    },
 ];
 
 /// Paths of the performance plan that have no generator yet (see perf/README.md for why).
-pub const PLANNED: &[&str] = &["dns-cache-hits", "dns46-new-mappings"];
+pub const PLANNED: &[&str] = &["dns46-new-mappings"];
 
 /// Looks a path up by name.
 pub fn find(name: &str) -> Result<&'static PathSpec, String> {
@@ -321,7 +357,7 @@ mod tests {
     fn lookup() {
         assert_eq!(find("bridge").unwrap().name, "bridge");
         assert_eq!(find("snat66").unwrap().name, "snat66");
-        assert!(find("dns-cache-hits").unwrap_err().contains("planned"));
+        assert!(find("dns46-new-mappings").unwrap_err().contains("planned"));
         assert!(find("nope").unwrap_err().contains("unknown"));
     }
 
@@ -367,6 +403,7 @@ mod tests {
         assert!(n("nat46-established").contains("static_mappings"));
         assert!(n("nat64-established").contains("[nat64]"));
         assert!(n("snat-new-flows").contains("udp = 1"));
+        assert!(n("dns-cache-hits").contains("[[dns.forward_zones]]"));
     }
 
     #[test]

@@ -145,8 +145,59 @@ fn parse_args() -> Result<Options, String> {
     Ok(o)
 }
 
+/// The DNS paths' upstream: a namespace holding the DPDK processes' end of a veth (port 1.2,
+/// `net_af_packet`), and one running `knotd` on the other end with the zone of the capture's
+/// names. Removed (knotd stopped by pid, veth and namespaces deleted) when dropped.
+struct Upstream {
+    _dns: egress_tests::dns_server::AuthDns,
+    veth: egress_tests::netns::VethPair,
+    dut: egress_tests::netns::NetNs,
+    _up: egress_tests::netns::NetNs,
+}
+
+fn start_upstream(dir: &Path, names: usize) -> Result<Upstream, String> {
+    use egress_perf::gen::{topo, DNS_ZONE};
+    use egress_tests::dns_server::{AuthDns, Rr, Zone};
+    use egress_tests::netns::{NetNs, VethPair};
+    let e = |what: &str, err: anyhow::Error| format!("DNS upstream: {what}: {err:#}");
+    let dut = NetNs::new("bench-dut").map_err(|x| e("namespace", x))?;
+    let up = NetNs::new("bench-up").map_err(|x| e("namespace", x))?;
+    let veth = VethPair::new(&dut, &up).map_err(|x| e("veth", x))?;
+    up.ip(&[
+        "addr",
+        "add",
+        &format!("{}/{}", topo::UPSTREAM_DNS, topo::EXTERNAL_PREFIX4),
+        "dev",
+        &veth.b,
+    ])
+    .map_err(|x| e("address", x))?;
+    let records = (0..names)
+        .map(|i| {
+            let a = std::net::Ipv4Addr::from(u32::from(topo::SERVER4) + i as u32);
+            Rr::new(&format!("n{i}"), 86400, "A", &a.to_string())
+        })
+        .collect();
+    let zone = Zone {
+        origin: DNS_ZONE.into(),
+        soa_minimum: 300,
+        records,
+    };
+    let knot = dir.join("knot");
+    std::fs::create_dir_all(&knot).map_err(|x| format!("mkdir {}: {x}", knot.display()))?;
+    let dns = AuthDns::start(&up, &knot, &[topo::UPSTREAM_DNS.into()], &zone)
+        .map_err(|x| e("knotd", x))?;
+    Ok(Upstream {
+        _dns: dns,
+        veth,
+        dut,
+        _up: up,
+    })
+}
+
 /// Everything one run of one path needs.
 struct Ctx<'a> {
+    /// Network namespace the DPDK processes run in (DNS paths).
+    netns: Option<&'a str>,
     opts: &'a Options,
     path: &'a PathSpec,
     gen: GenParams,
@@ -177,14 +228,33 @@ fn eal(prefix: &str, memory_mb: usize) -> Vec<String> {
 /// Port 1.1 replays the capture forever; port 1.2 is a counting sink (`net_null`), or a
 /// `net_pcap` that delivers the gateway's neighbour announcements once (`neighbours`) and
 /// counts and drops what it is given to send.
-fn vdevs(pcap: &Path, neighbours: Option<&Path>) -> Vec<String> {
+fn vdevs(pcap: &Path, neighbours: Option<&Path>, upstream: Option<&str>) -> Vec<String> {
     vec![
         format!("net_pcap0,rx_pcap={},infinite_rx=1", pcap.display()),
-        match neighbours {
-            None => "net_null0,no-rx=1".to_string(),
-            Some(n) => format!("net_pcap1,rx_pcap={}", n.display()),
+        match (neighbours, upstream) {
+            (_, Some(iface)) => format!("net_af_packet0,iface={iface}"),
+            (Some(n), None) => format!("net_pcap1,rx_pcap={}", n.display()),
+            (None, None) => "net_null0,no-rx=1".to_string(),
         },
     ]
+}
+
+/// Starts `program` (in the path's namespace when it has one: `ip netns exec` execs it, so
+/// the pid is the program's).
+fn spawn(ctx: &Ctx, name: &str, program: &Path, args: &[String]) -> Result<Proc, String> {
+    match ctx.netns {
+        None => Proc::spawn(name, program, args),
+        Some(ns) => {
+            let mut a = vec![
+                "netns".to_string(),
+                "exec".into(),
+                ns.into(),
+                program.to_string_lossy().into_owned(),
+            ];
+            a.extend_from_slice(args);
+            Proc::spawn(name, Path::new("ip"), &a)
+        }
+    }
 }
 
 /// DPDK device names of ports 1.1 and 1.2.
@@ -196,6 +266,7 @@ fn port_drivers(path: &PathSpec) -> [(&'static str, &'static str); 2] {
             match path.port2 {
                 Port2::Null => "net_null0",
                 Port2::Neighbours => "net_pcap1",
+                Port2::Upstream => "net_af_packet0",
             },
         ),
     ]
@@ -229,13 +300,17 @@ fn run_testpmd(ctx: &Ctx) -> Result<LimitRun, String> {
     wait_idle(ctx);
     let prefix = format!("bench-tp-{}-{}", std::process::id(), ctx.seq);
     let _runtime = DpdkPrefix(prefix.clone());
-    let args = testpmd::args(
+    let mut args = testpmd::args(
         &eal(&prefix, memory_mb(ctx.frames)),
         &ctx.vdevs,
         WORKERS,
         paths::mbufs_for(ctx.frames),
     );
-    let mut p = Proc::spawn("dpdk-testpmd", &ctx.opts.testpmd, &args)?;
+    if ctx.path.tx_port == "1.1" {
+        // Answers leave where the queries came in: each port forwards to itself.
+        args.push("--port-topology=loop".into());
+    }
+    let mut p = spawn(ctx, "dpdk-testpmd", &ctx.opts.testpmd, &args)?;
     // Start-up (EAL, mempool: long for a large capture) and the warm-up seconds are not part
     // of the samples used: the first statistics display comes when forwarding has started.
     p.wait_for_stdout(testpmd::FIRST_DISPLAY, Duration::from_secs(180), ctx.stop)
@@ -260,9 +335,10 @@ fn run_testpmd(ctx: &Ctx) -> Result<LimitRun, String> {
     let skip = 1 + ctx.opts.warmup as usize;
     // A slow start (EAL memory set-up on a loaded machine) leaves fewer displays than the
     // warm-up skips: keep the steady-state ones that exist (never the first, always 0).
-    let result = testpmd::parse(&f.stdout, 1, skip)
+    let tx_port = if ctx.path.tx_port == "1.1" { 0 } else { 1 };
+    let result = testpmd::parse(&f.stdout, tx_port, skip)
         .or_else(|e| {
-            let r = testpmd::parse(&f.stdout, 1, 1)?;
+            let r = testpmd::parse(&f.stdout, tx_port, 1)?;
             eprintln!(
                 "bench: {e}; using the {} samples after the first",
                 r.samples.len()
@@ -323,7 +399,7 @@ fn run_vnf(ctx: &Ctx) -> Result<VnfRun, String> {
         args.push(v.clone());
     }
     let cmdline = format!("{} {}", ctx.opts.vnf.display(), args.join(" "));
-    let mut p = Proc::spawn("egress-vnf", &ctx.opts.vnf, &args)?;
+    let mut p = spawn(ctx, "egress-vnf", &ctx.opts.vnf, &args)?;
     p.wait_for_stderr(vnf::READY_LINE, Duration::from_secs(180), ctx.stop)
         .map_err(|e| format!("{cmdline}: {e}\nconfig:\n{cfg}"))?;
     ctx.stop.sleep(Duration::from_secs(ctx.opts.warmup))?;
@@ -469,7 +545,7 @@ fn measure_path(
         .map_err(|e| format!("write {}: {e}", pcap_path.display()))?;
     drop(frames);
     let neighbours = match path.port2 {
-        Port2::Null => None,
+        Port2::Null | Port2::Upstream => None,
         Port2::Neighbours => {
             let n = dir.join("neighbours.pcap");
             pcap::write_file(&n, &egress_perf::gen::neighbours())
@@ -477,7 +553,15 @@ fn measure_path(
             Some(n)
         }
     };
-    let vdevs = vdevs(&pcap_path, neighbours.as_deref());
+    let upstream = match path.port2 {
+        Port2::Upstream => Some(start_upstream(dir, gen.flows)?),
+        _ => None,
+    };
+    let vdevs = vdevs(
+        &pcap_path,
+        neighbours.as_deref(),
+        upstream.as_ref().map(|u| u.veth.a.as_str()),
+    );
     let table = if path.vs.is_some() {
         Some(session_memory(path, &gen, frame_count)?)
     } else {
@@ -488,6 +572,7 @@ fn measure_path(
     let mut r = 0;
     while r < opts.runs {
         let ctx = Ctx {
+            netns: upstream.as_ref().map(|u| u.dut.name()),
             opts,
             path,
             gen,
