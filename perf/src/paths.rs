@@ -266,6 +266,18 @@ pub const PATHS: &[PathSpec] = &[
         default_flows: 1024,
     },
     PathSpec {
+        name: "snat44-established-1m",
+        summary: "SNAT44 of 1 Mi established UDP flows (session-table scale), 1.1 -> 1.2",
+        generate: gen::snat44,
+        config: snat44_config,
+        sessions: flows,
+        tx_port: "1.2",
+        port2: Port2::Neighbours,
+        vs: Some("egress-ipv4"),
+        new_flows: false,
+        default_flows: 1 << 20,
+    },
+    PathSpec {
         name: "snat66",
         summary: "SNAT66 (dual_stack) of established UDP/IPv6 flows, 1.1 -> 1.2",
         generate: gen::snat66,
