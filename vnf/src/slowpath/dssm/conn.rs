@@ -205,12 +205,16 @@ pub async fn connect(s: &DssmSettings, tls: &TlsMaterial) -> Result<Connection, 
     )))
 }
 
-/// Watches the Sentinels' `+switch-master` channel for our master and raises `flag` on each
-/// announcement. Runs until `stop`; moves to the next Sentinel when one fails.
+/// The master a `+switch-master` announced, waiting for the service to look at it.
+pub type Announced = Arc<std::sync::Mutex<Option<(String, u16)>>>;
+
+/// Watches the Sentinels' `+switch-master` channel for our master and puts the new master's
+/// address in `announced` on each announcement. Runs until `stop`; moves to the next Sentinel
+/// when one fails.
 pub async fn watch_switch_master(
     s: DssmSettings,
     tls: TlsMaterial,
-    flag: Arc<AtomicBool>,
+    announced: Announced,
     stop: Arc<AtomicBool>,
 ) {
     let mut i = 0usize;
@@ -240,11 +244,18 @@ pub async fn watch_switch_master(
                     Ok(Some(msg)) => {
                         let payload: String = msg.get_payload().unwrap_or_default();
                         // "<master> <old-ip> <old-port> <new-ip> <new-port>"
-                        if payload.split_whitespace().next() == Some(s.master.as_str()) {
+                        let w: Vec<&str> = payload.split_whitespace().collect();
+                        if w.first() == Some(&s.master.as_str()) {
                             log::warn!(
                                 "dSSM: Sentinel {host}:{port} announced +switch-master {payload}"
                             );
-                            flag.store(true, Ordering::Relaxed);
+                            let new = match (w.get(3), w.get(4).and_then(|p| p.parse().ok())) {
+                                (Some(h), Some(p)) => (h.to_string(), p),
+                                // Unreadable: an address no master has, so the service
+                                // discovers again.
+                                _ => (String::new(), 0),
+                            };
+                            *announced.lock().unwrap_or_else(|e| e.into_inner()) = Some(new);
                         }
                     }
                 }

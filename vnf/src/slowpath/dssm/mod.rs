@@ -87,7 +87,8 @@ pub fn explain(e: &redis::RedisError) -> String {
         || lower.contains("unexpected end")
         || lower.contains("eof")
     {
-        " (closed by the server: a TLS-only server refuses plaintext; set REDIS_CA_FILE)"
+        " (the server closed the connection: it stopped, or it speaks only TLS and \
+         REDIS_CA_FILE is not set)"
     } else {
         ""
     };

@@ -5,7 +5,8 @@
 //! one pipeline, one `WAIT` per batch). While dSSM is unreachable every request is answered
 //! `Unavailable` at once (workers keep their cached mappings and fail new DNS46 answers with
 //! SERVFAIL) and the connection is retried with back-off (100 ms doubling to 1 s), discovering
-//! the master again each time; a `+switch-master` from Sentinel, a command error saying the
+//! the master again each time; a `+switch-master` from Sentinel naming another master than the
+//! one in use, a command error saying the
 //! server is no longer a writable master, or a failed idle `PING` also reconnects. Each
 //! connectivity change is announced to every worker ([`MappingResult::status`]).
 //!
@@ -181,7 +182,7 @@ pub fn start(
         alloc_ready: false,
         stats: stats.clone(),
         stop: stop.clone(),
-        switch: Arc::new(AtomicBool::new(false)),
+        switch: conn::Announced::default(),
         up: false,
     };
     let thread = std::thread::Builder::new()
@@ -234,7 +235,8 @@ struct Service {
     alloc_ready: bool,
     stats: Arc<DssmStats>,
     stop: Arc<AtomicBool>,
-    switch: Arc<AtomicBool>,
+    /// The master the last `+switch-master` announced (taken by the loop).
+    switch: conn::Announced,
     up: bool,
 }
 
@@ -310,7 +312,6 @@ impl Service {
                                 self.settings.wait_timeout_ms,
                             ));
                             self.alloc_ready = false;
-                            self.switch.store(false, Ordering::Relaxed);
                             backoff = BACKOFF_MIN;
                             failures = 0;
                             last_activity = Instant::now();
@@ -333,7 +334,14 @@ impl Service {
                     connecting = Some(tokio::spawn(async move { conn::connect(&s, &t).await }));
                 }
             }
-            if store.is_some() && self.switch.swap(false, Ordering::Relaxed) {
+            let announced = if store.is_some() {
+                self.switch.lock().unwrap_or_else(|e| e.into_inner()).take()
+            } else {
+                None
+            };
+            // A `+switch-master` to the master we already use (we found it by asking the
+            // Sentinel as soon as it named it, before the failover ended) changes nothing.
+            if announced.is_some() && announced != last_master {
                 log::warn!("dSSM: +switch-master: discovering the master again");
                 store = None;
                 self.announce(false);

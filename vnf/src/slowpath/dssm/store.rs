@@ -30,21 +30,19 @@ pub fn key6(a: Ipv6Addr) -> String {
 /// KEYS[2i-1] = v6 key, KEYS[2i] = v4 key, ARGV[2i-1] = v6 text, ARGV[2i] = v4 text. Returns two
 /// items per pair: 0, v4 (created) | 1, existing v4 of the IPv6 | 2, IPv6 holding the IPv4.
 /// One script call carries up to [`CREATE_CHUNK`] pairs (the call overhead dominates Redis's
-/// cost of a single pair); the whole call is atomic, so each pair is too.
+/// cost of a single pair); the whole call is atomic, so each pair is too. The common case (a
+/// new pair) costs one `MSETNX`, which sets both keys only if neither exists.
 pub const CREATE_LUA: &str = r#"
 local out = {}
 for i = 1, #KEYS, 2 do
-  local cur = redis.call('GET', KEYS[i])
-  if cur then
-    out[#out + 1] = 1; out[#out + 1] = cur
+  if redis.call('MSETNX', KEYS[i], ARGV[i + 1], KEYS[i + 1], ARGV[i]) == 1 then
+    out[#out + 1] = 0; out[#out + 1] = ARGV[i + 1]
   else
-    local other = redis.call('GET', KEYS[i + 1])
-    if other then
-      out[#out + 1] = 2; out[#out + 1] = other
+    local cur = redis.call('GET', KEYS[i])
+    if cur then
+      out[#out + 1] = 1; out[#out + 1] = cur
     else
-      redis.call('SET', KEYS[i + 1], ARGV[i])
-      redis.call('SET', KEYS[i], ARGV[i + 1])
-      out[#out + 1] = 0; out[#out + 1] = ARGV[i + 1]
+      out[#out + 1] = 2; out[#out + 1] = redis.call('GET', KEYS[i + 1]) or ''
     end
   end
 end

@@ -20,6 +20,9 @@ pub struct TestbedOptions {
     pub down_after_ms: u64,
     /// Sentinel `failover-timeout`.
     pub failover_timeout_ms: u64,
+    /// Run every process (and `redis-cli`) inside this network namespace
+    /// (`ip netns exec NAME`), on its loopback; None = the caller's namespace.
+    pub netns: Option<String>,
 }
 
 impl Default for TestbedOptions {
@@ -30,6 +33,7 @@ impl Default for TestbedOptions {
             sentinels: 1,
             down_after_ms: 1000,
             failover_timeout_ms: 5000,
+            netns: None,
         }
     }
 }
@@ -211,10 +215,28 @@ impl Testbed {
         for (i, p) in ports.replicas.iter().enumerate() {
             self.spawn_redis(&format!("replica{i}"), *p, Some(ports.master))?;
         }
+        // The Sentinels start once every replica is in sync, so that their first look at the
+        // master (`INFO`, then every 10 s) finds all the replicas: a replica a Sentinel does not
+        // know is not reconfigured to follow the new master after a failover (and `WAIT` on
+        // the new master then has no replica to count).
+        self.wait_ready(false, Duration::from_secs(20))?;
         for (i, p) in ports.sentinels.iter().enumerate() {
             self.spawn_sentinel(i, *p)?;
         }
-        self.wait_ready(Duration::from_secs(20))
+        self.wait_ready(true, Duration::from_secs(20))
+    }
+
+    /// A command for `program`, inside [`TestbedOptions::netns`] when set (`ip netns exec`
+    /// execs the program, so the child's pid is the program's).
+    fn command(&self, program: &str) -> Command {
+        match &self.opts.netns {
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns, program]);
+                c
+            }
+            None => Command::new(program),
+        }
     }
 
     fn tls_lines(&self, port: u16) -> String {
@@ -243,7 +265,8 @@ impl Testbed {
         }
         let path = self.dir.join(format!("{name}.conf"));
         std::fs::write(&path, conf)?;
-        let child = Command::new("redis-server")
+        let child = self
+            .command("redis-server")
             .arg(&path)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -270,7 +293,8 @@ impl Testbed {
         );
         let path = self.dir.join(format!("{name}.conf"));
         std::fs::write(&path, conf)?;
-        let child = Command::new("redis-sentinel")
+        let child = self
+            .command("redis-sentinel")
             .arg(&path)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -285,7 +309,7 @@ impl Testbed {
 
     /// `redis-cli` against `port` (with the client certificate when TLS is on); stdout.
     pub fn cli(&self, port: u16, args: &[&str]) -> std::io::Result<String> {
-        let mut cmd = Command::new("redis-cli");
+        let mut cmd = self.command("redis-cli");
         cmd.args(["-h", "127.0.0.1", "-p", &port.to_string()]);
         if let Some(c) = &self.certs {
             cmd.arg("--tls")
@@ -304,7 +328,9 @@ impl Testbed {
         Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
     }
 
-    fn wait_ready(&self, timeout: Duration) -> std::io::Result<()> {
+    /// Waits until the master answers and every replica is in sync, and with `sentinels`, until
+    /// every Sentinel lists every replica.
+    fn wait_ready(&self, sentinels: bool, timeout: Duration) -> std::io::Result<()> {
         let t0 = Instant::now();
         loop {
             let mut ok = self.cli(self.ports.master, &["PING"])? == "PONG";
@@ -313,9 +339,14 @@ impl Testbed {
                     .cli(*r, &["INFO", "replication"])?
                     .contains("master_link_status:up");
             }
-            for s in &self.ports.sentinels {
+            for s in self.ports.sentinels.iter().filter(|_| sentinels) {
                 let info = self.cli(*s, &["SENTINEL", "replicas", "dssm"])?;
-                ok &= self.ports.replicas.is_empty() || info.contains("127.0.0.1");
+                let known: Vec<&str> = info.lines().map(str::trim).collect();
+                ok &= self
+                    .ports
+                    .replicas
+                    .iter()
+                    .all(|r| known.contains(&format!("127.0.0.1:{r}").as_str()));
             }
             if ok {
                 return Ok(());
@@ -390,6 +421,36 @@ impl Testbed {
             v.push(("DSSM_INSECURE".into(), "true".into()));
         }
         v
+    }
+
+    /// The `[dssm]` section of a VNF config for these settings (TOML).
+    pub fn vnf_toml(&self) -> String {
+        let s = self.settings();
+        let q = |v: &str| format!("\"{}\"", v.replace('\\', "\\\\").replace('"', "\\\""));
+        let service = s
+            .endpoints
+            .iter()
+            .map(|(h, p)| format!("{h}:{p}"))
+            .collect::<Vec<_>>()
+            .join(",");
+        let mut t = format!(
+            "[dssm]\nenabled = true\nsentinel = {}\nservice = {}\nmaster = {}\nwait_replicas = {}\nwait_timeout_ms = {}\n",
+            s.sentinel,
+            q(&service),
+            q(&s.master),
+            s.wait_replicas,
+            s.wait_timeout_ms
+        );
+        match &s.tls {
+            Some(tls) => {
+                t.push_str(&format!("ca_file = {}\n", q(&tls.ca)));
+                if let (Some(c), Some(k)) = (&tls.cert, &tls.key) {
+                    t.push_str(&format!("cert_file = {}\nkey_file = {}\n", q(c), q(k)));
+                }
+            }
+            None => t.push_str("insecure = true\n"),
+        }
+        t
     }
 
     /// The master's port as the first Sentinel reports it now.
