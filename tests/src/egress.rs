@@ -318,36 +318,7 @@ impl EgressTopology {
     /// An HTTP server on `addr:80` in the external namespace (only that family): answers
     /// `hello from NAME (you are PEER)`.
     pub fn start_http(&self, addr: &str, name: &str) -> Result<ChildGuard> {
-        let script = self.dir.path().join(format!("http-{name}.sh"));
-        std::fs::write(
-            &script,
-            format!(
-                "while IFS= read -r line; do line=${{line%$'\\r'}}; [ -z \"$line\" ] && break; done\n\
-                 body=\"hello from {name} ({addr}); you are $SOCAT_PEERADDR\"\n\
-                 printf 'HTTP/1.0 200 OK\\r\\nContent-Type: text/plain\\r\\nContent-Length: %d\\r\\nConnection: close\\r\\n\\r\\n%s\\n' $((${{#body}} + 1)) \"$body\"\n"
-            ),
-        )?;
-        let listen = if addr.contains(':') {
-            format!("TCP6-LISTEN:80,bind=[{addr}],ipv6only=1,reuseaddr,fork")
-        } else {
-            format!("TCP4-LISTEN:80,bind={addr},reuseaddr,fork")
-        };
-        let mut cmd = self.ext.command("socat");
-        // -T: a forked child whose client went quiet exits (nothing outlives the test).
-        cmd.args(["-T", "10"])
-            .arg(listen)
-            .arg(format!("EXEC:/bin/bash {}", script.display()));
-        let child = ChildGuard::spawn(cmd, self.dir.path(), &format!("http-{name}"))?;
-        // Wait until it listens.
-        let family = if addr.contains(':') { "-6" } else { "-4" };
-        for _ in 0..100 {
-            let out = self.ext.run("ss", &[family, "-ltnH"])?;
-            if out.contains(&format!("{addr}]:80")) || out.contains(&format!("{addr}:80")) {
-                return Ok(child);
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        bail!("the HTTP server on {addr} did not start")
+        start_http_server(&self.ext, self.dir.path(), addr, name)
     }
 
     /// Port 1.1 pod4, 1.2 ext, 1.3 pod6.
@@ -409,6 +380,41 @@ prefixlen_v6 = 64
     pub fn start_vnf(&self, label: &str, f: &Features) -> Result<Vnf> {
         self.vnf_builder(label, f).start()
     }
+}
+
+/// An HTTP server on `addr:80` in `ns` (only that family; the address must be configured there):
+/// answers `hello from NAME (ADDR); you are PEER`. Logs and its script go to `dir`.
+pub fn start_http_server(ns: &NetNs, dir: &Path, addr: &str, name: &str) -> Result<ChildGuard> {
+    let script = dir.join(format!("http-{name}.sh"));
+    std::fs::write(
+        &script,
+        format!(
+            "while IFS= read -r line; do line=${{line%$'\\r'}}; [ -z \"$line\" ] && break; done\n\
+             body=\"hello from {name} ({addr}); you are $SOCAT_PEERADDR\"\n\
+             printf 'HTTP/1.0 200 OK\\r\\nContent-Type: text/plain\\r\\nContent-Length: %d\\r\\nConnection: close\\r\\n\\r\\n%s\\n' $((${{#body}} + 1)) \"$body\"\n"
+        ),
+    )?;
+    let listen = if addr.contains(':') {
+        format!("TCP6-LISTEN:80,bind=[{addr}],ipv6only=1,reuseaddr,fork")
+    } else {
+        format!("TCP4-LISTEN:80,bind={addr},reuseaddr,fork")
+    };
+    let mut cmd = ns.command("socat");
+    // -T: a forked child whose client went quiet exits (nothing outlives the test).
+    cmd.args(["-T", "10"])
+        .arg(listen)
+        .arg(format!("EXEC:/bin/bash {}", script.display()));
+    let child = ChildGuard::spawn(cmd, dir, &format!("http-{name}"))?;
+    // Wait until it listens.
+    let family = if addr.contains(':') { "-6" } else { "-4" };
+    for _ in 0..100 {
+        let out = ns.run("ss", &[family, "-ltnH"])?;
+        if out.contains(&format!("{addr}]:80")) || out.contains(&format!("{addr}:80")) {
+            return Ok(child);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    bail!("the HTTP server on {addr} did not start")
 }
 
 /// `curl -sS --max-time T ARGS` inside `ns`: (exit success, stdout + stderr).
@@ -535,4 +541,17 @@ pub fn seen_peer(body: &str) -> Option<IpAddr> {
 pub fn http_answer_ok(body: &str, name: &str, peer: &str) -> bool {
     body.contains(&format!("hello from {name} "))
         && seen_peer(body).is_some_and(|p| Some(p) == peer.parse().ok())
+}
+
+/// The value of one Prometheus series (`name` or `name{label="v",...}` exactly as exported)
+/// scraped from `http://ADDR/metrics` inside `ns`; None when the series is absent.
+pub fn metric(ns: &NetNs, addr: &str, series: &str) -> Result<Option<f64>> {
+    let out = ns.run(
+        "curl",
+        &["-sS", "--max-time", "3", &format!("http://{addr}/metrics")],
+    )?;
+    Ok(out.lines().find_map(|l| {
+        let (k, v) = l.rsplit_once(' ')?;
+        (k == series).then(|| v.parse().ok())?
+    }))
 }

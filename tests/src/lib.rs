@@ -27,6 +27,7 @@
 //! recognised (see [`netns::reap_stale_namespaces`]).
 
 pub mod cmd;
+pub mod dedicated;
 pub mod dns_server;
 pub mod egress;
 pub mod frames;

@@ -105,6 +105,7 @@ pub struct VnfBuilder {
     netns: Option<String>,
     label: String,
     ready_timeout: Duration,
+    metrics_listen: String,
 }
 
 impl Default for VnfBuilder {
@@ -121,6 +122,7 @@ impl Default for VnfBuilder {
             netns: None,
             label: "vnf".into(),
             ready_timeout: READY_TIMEOUT,
+            metrics_listen: "off".into(),
         }
     }
 }
@@ -203,6 +205,12 @@ impl VnfBuilder {
         self
     }
 
+    /// `control.metrics_listen` (default `off`), e.g. `127.0.0.1:9100` in the VNF's namespace.
+    pub fn metrics_listen(mut self, addr: &str) -> Self {
+        self.metrics_listen = addr.into();
+        self
+    }
+
     pub fn ready_timeout(mut self, t: Duration) -> Self {
         self.ready_timeout = t;
         self
@@ -233,11 +241,12 @@ impl VnfBuilder {
         eal.extend(self.eal.iter().cloned());
         let eal: Vec<String> = eal.iter().map(|a| toml_str(a)).collect();
         format!(
-            "eal = [{}]\n\n[dataplane]\nmode = {}\nworkers = {}\n\n[control]\nsocket = {}\nmetrics_listen = \"off\"\n\n{}",
+            "eal = [{}]\n\n[dataplane]\nmode = {}\nworkers = {}\n\n[control]\nsocket = {}\nmetrics_listen = {}\n\n{}",
             eal.join(", "),
             toml_str(&self.mode),
             self.workers,
             toml_str(&control_socket.to_string_lossy()),
+            toml_str(&self.metrics_listen),
             self.extra_toml
         )
     }
