@@ -81,23 +81,19 @@ pub const V4_MAPPED: Prefix6 = Prefix6 {
 };
 
 /// RFC 6052 section 2.2: `v4` embedded in `prefix` (length 32, 40, 48, 56, 64 or 96; bits
-/// 64..71 stay zero). `None` for another length.
+/// 64..71 stay zero). `None` for another length. The translator's RFC 6052 code
+/// ([`crate::xlat::Rfc6052Prefix`]) does the embedding, so DNS64 and NAT64 agree bit for bit;
+/// bits of `prefix` beyond its length are ignored, and the Well-Known Prefix's non-global
+/// check is left to NAT64 (which drops such a destination, `nat64_bad_address`).
 pub fn embed_rfc6052(prefix: &Prefix6, v4: Ipv4Addr) -> Option<Ipv6Addr> {
-    if !matches!(prefix.len, 32 | 40 | 48 | 56 | 64 | 96) {
-        return None;
-    }
-    let p = prefix.addr.octets();
-    let mut out = [0u8; 16];
-    let mut pos = usize::from(prefix.len / 8);
-    out[..pos].copy_from_slice(&p[..pos]);
-    for o in v4.octets() {
-        if pos == 8 {
-            pos = 9;
-        }
-        out[pos] = o;
-        pos += 1;
-    }
-    Some(Ipv6Addr::from(out))
+    let mut p = prefix.addr.octets();
+    let n = usize::from(prefix.len / 8).min(16);
+    p[n..].fill(0);
+    crate::xlat::Rfc6052Prefix::new(Ipv6Addr::from(p), prefix.len)
+        .ok()?
+        .with_wkp_global_only(false)
+        .embed(v4)
+        .ok()
 }
 
 /// DNS46, first step: the (sanitized) A answer is NOERROR without any A record, so the name
