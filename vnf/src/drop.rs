@@ -145,9 +145,10 @@ drop_reasons! {
     /// The IP or transport header of a packet to translate is truncated or inconsistent.
     NatMalformed => "nat_malformed",
         "NAT: the IP or transport header is truncated or its lengths are inconsistent";
-    /// A non-first fragment: it carries no ports, so no session can be found for it.
+    /// A non-first fragment without fragment state: SNAT44/66 fragments, or a NAT46/NAT64
+    /// fragment whose first fragment was not seen (out of order, expired, evicted).
     NatFragment => "nat_fragment",
-        "NAT: a non-first IP fragment (no transport header to look a session up by)";
+        "NAT: a non-first IP fragment whose datagram has no fragment state (SNAT44/66, or the first fragment was not seen)";
     /// The protocol is not one SNAT translates (TCP, UDP, ICMP/ICMPv6 query and error).
     NatUnsupportedProtocol => "nat_unsupported_protocol",
         "NAT: the transport protocol is not TCP, UDP or ICMP, so no port can be mapped";
