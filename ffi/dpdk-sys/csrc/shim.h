@@ -15,6 +15,7 @@
 #include <rte_version.h>
 #include <rte_lpm.h>
 #include <rte_lpm6.h>
+#include <rte_pdump.h>
 
 uint16_t egress_shim_rx_burst(uint16_t port, uint16_t queue, struct rte_mbuf **pkts, uint16_t n);
 uint16_t egress_shim_tx_burst(uint16_t port, uint16_t queue, struct rte_mbuf **pkts, uint16_t n);

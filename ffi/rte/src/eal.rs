@@ -9,6 +9,8 @@ static INITIALISED: AtomicBool = AtomicBool::new(false);
 /// True between a successful `rte_eal_init` and `rte_eal_cleanup`: handles dropped outside that
 /// window (after the `Eal`) must not call into DPDK, whose memory is gone.
 static ALIVE: AtomicBool = AtomicBool::new(false);
+/// True while the packet-capture server (`rte_pdump_init`) is up: uninitialised before cleanup.
+static PDUMP: AtomicBool = AtomicBool::new(false);
 
 /// Whether DPDK memory may be used (the EAL is initialised and not yet cleaned up).
 #[inline(always)]
@@ -62,6 +64,35 @@ impl Eal {
         Ok(Eal { _private: () })
     }
 
+    /// Starts DPDK's packet-capture server so that `dpdk-dumpcap` / `dpdk-pdump`, started as
+    /// secondary processes with the same `--file-prefix`, can capture from this process's
+    /// ports. The capture callbacks only run while a capture is active. Needs shared memory
+    /// (hugepages): under `--no-huge` it succeeds but no secondary can attach.
+    pub fn enable_pdump(&self) -> Result<(), DpdkError> {
+        if PDUMP.load(Ordering::SeqCst) {
+            return Ok(());
+        }
+        // SAFETY: called after a successful rte_eal_init on the main thread; registers a
+        // multi-process action handler, undone by rte_pdump_uninit in Drop.
+        let ret = unsafe { dpdk_sys::rte_pdump_init() };
+        if ret < 0 {
+            return Err(DpdkError::from_rte_errno("rte_pdump_init"));
+        }
+        PDUMP.store(true, Ordering::SeqCst);
+        Ok(())
+    }
+
+    /// The path of DPDK's telemetry socket for this process (`dpdk-telemetry.py` connects to
+    /// it), or None when telemetry is off (`--no-telemetry`) or the runtime directory unknown.
+    pub fn telemetry_socket(&self) -> Option<std::path::PathBuf> {
+        // SAFETY: rte_eal_get_runtime_dir returns a static NUL-terminated string after init.
+        let dir = unsafe { CStr::from_ptr(dpdk_sys::rte_eal_get_runtime_dir()) }
+            .to_string_lossy()
+            .into_owned();
+        let p = std::path::Path::new(&dir).join("dpdk_telemetry.v2");
+        p.exists().then_some(p)
+    }
+
     /// Number of ports probed.
     pub fn port_count(&self) -> u16 {
         crate::port::Port::all().len() as u16
@@ -74,6 +105,9 @@ impl Drop for Eal {
         // no handle is used after this point (see the crate docs).
         unsafe {
             dpdk_sys::rte_eal_mp_wait_lcore();
+            if PDUMP.swap(false, Ordering::SeqCst) {
+                dpdk_sys::rte_pdump_uninit();
+            }
             ALIVE.store(false, Ordering::SeqCst);
             dpdk_sys::rte_eal_cleanup();
         }
