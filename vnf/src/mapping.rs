@@ -469,6 +469,17 @@ impl<K: HashKey, V: Copy> Cache<K, V> {
     }
 }
 
+/// One pair of a worker's mapping cache, for `show dns46 mappings`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MappingEntry {
+    pub v4: Ipv4Addr,
+    pub v6: Ipv6Addr,
+    /// A static mapping from the config (never expires).
+    pub pinned: bool,
+    /// Since the pair was learned from the mapping service, ms.
+    pub age_ms: u64,
+}
+
 /// The per-worker mapping cache and its request outbox. See the module docs.
 #[derive(Debug)]
 pub struct MappingTable {
@@ -496,6 +507,43 @@ impl MappingTable {
             up: true,
             counters: MappingCounters::default(),
             cfg,
+        }
+    }
+
+    /// Number of cache slots of both directions (the bound of a walk with [`MappingTable::entry`]).
+    pub fn entry_slots(&self) -> usize {
+        self.by6.slots.len() + self.by4.slots.len()
+    }
+
+    /// Slot `i` (IPv6-keyed slots first, then IPv4-keyed ones) if it holds a pair. Does not
+    /// allocate: the data path walks the slots a few at a time to export them
+    /// (`show dns46 mappings`); a pair appears once per direction it is cached in.
+    pub fn entry(&self, i: usize, now: u64) -> Option<MappingEntry> {
+        let n6 = self.by6.slots.len();
+        let (v4, v6, state, learned) = match i.checked_sub(n6) {
+            None => {
+                let s = self.by6.slots.get(i)?;
+                (s.val, s.key, s.state, s.until)
+            }
+            Some(j) => {
+                let s = self.by4.slots.get(j)?;
+                (s.key, s.val, s.state, s.until)
+            }
+        };
+        match state {
+            State::Mapped => Some(MappingEntry {
+                v4,
+                v6,
+                pinned: false,
+                age_ms: now.saturating_sub(learned),
+            }),
+            State::Static => Some(MappingEntry {
+                v4,
+                v6,
+                pinned: true,
+                age_ms: 0,
+            }),
+            _ => None,
         }
     }
 

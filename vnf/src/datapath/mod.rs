@@ -24,7 +24,9 @@ pub mod worker;
 pub use crate::drop::DropReason;
 pub use crate::frame::{Frame, FrameError, VecFrame};
 pub use counters::{WorkerCounters, WorkerSnapshot};
-pub use snapshot::{NeighCopy, NeighMsg, NeighSnapshot};
+pub use snapshot::{
+    DnsCacheView, Export, ExportCopy, ExportKind, NeighCopy, NeighMsg, NeighSnapshot, SessionView,
+};
 pub use worker::{EgressSetup, FeatureStats, ReloadSlot, Worker, WorkerConfig};
 
 use rte::PortId;

@@ -12,7 +12,7 @@ use super::features::{FeatureCounters, FeatureSetup, Features, MapRings};
 use super::handoff::Handoff;
 use super::io::{TxQueues, WorkerIo};
 use super::pipeline::Egress;
-use super::snapshot::{NeighMsg, NeighSnapshot, PUBLISH_MS};
+use super::snapshot::{Export, ExportJob, NeighMsg, NeighSnapshot, PUBLISH_MS};
 use super::Verdict;
 use crate::dns::DnsSettings;
 use crate::drop::DropReason;
@@ -62,6 +62,8 @@ pub struct EgressSetup {
     pub reload: Arc<ReloadSlot>,
     /// Packets owned by other workers go there, and theirs come here (None: one worker).
     pub handoff: Option<Handoff>,
+    /// Where the slow path asks for a copy of this worker's tables (`show sessions`, ...).
+    pub export: Arc<Export>,
 }
 
 /// A worker's feature counters as last published (every `PUBLISH_MS`). The worker only
@@ -117,6 +119,8 @@ struct EgressState {
     reload: Arc<ReloadSlot>,
     reload_generation: u64,
     handoff: Option<Handoff>,
+    export: Arc<Export>,
+    export_job: ExportJob,
 }
 
 /// One worker lcore's state. Created on the main lcore, moved to its lcore by `launch`.
@@ -173,6 +177,8 @@ impl Worker {
             reload: s.reload,
             reload_generation: 0,
             handoff: s.handoff,
+            export: s.export,
+            export_job: ExportJob::default(),
             inbox: s.inbox,
             snapshot: s.snapshot,
             announce: s.announce,
@@ -315,6 +321,8 @@ impl Worker {
             }
         }
         eg.pipeline.poll_features(now, &mut io);
+        eg.export_job
+            .step(&eg.export, eg.pipeline.features.as_ref(), now);
         let net = &mut eg.pipeline.net;
         if now >= eg.next_publish {
             eg.next_publish = now + PUBLISH_MS;

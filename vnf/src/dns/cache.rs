@@ -153,6 +153,19 @@ impl Cache {
         }
     }
 
+    /// Number of entry slots (the bound of a walk with [`Cache::slot`]).
+    pub fn slots(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Slot `i` if it holds an answer: its key, seconds left, bytes held. Does not allocate:
+    /// the data path walks the slots a few at a time to export them (`show dns cache`).
+    pub fn slot(&self, i: usize, now: u64) -> Option<(&QKey, u64, usize)> {
+        let e = self.entries.get(i)?;
+        let k = e.key.as_ref()?;
+        Some((k, e.expires.saturating_sub(now) / 1000, e.tpl.bytes()))
+    }
+
     /// The entries, most recently used first (slow path: allocates).
     pub fn items(&self, now: u64) -> Vec<CacheItem> {
         let mut out = Vec::with_capacity(self.len());

@@ -510,6 +510,11 @@ impl DnsProxy {
         self.tcp.restore(pkt)
     }
 
+    /// The answer cache (read-only).
+    pub fn cache(&self) -> &Cache {
+        &self.cache
+    }
+
     /// The cached answers (slow path, allocates).
     pub fn cache_items(&self, now: u64) -> Vec<CacheItem> {
         self.cache.items(now)
