@@ -12,7 +12,7 @@ use egress_vnf::datapath::features::{FeatureSetup, MapRings};
 use egress_vnf::datapath::{
     EgressSetup, NeighMsg, NeighSnapshot, Worker, WorkerConfig, WorkerCounters,
 };
-use egress_vnf::datapath::{FeatureStats, ReloadSlot};
+use egress_vnf::datapath::{Export, FeatureStats, ReloadSlot};
 use egress_vnf::net::NetConfig;
 use egress_vnf::slowpath::commands::ControlOverrides;
 use egress_vnf::slowpath::control::ControlSocket;
@@ -21,7 +21,7 @@ use egress_vnf::slowpath::localmap;
 use egress_vnf::slowpath::stats::PortReport;
 use egress_vnf::slowpath::State;
 use rte::{Eal, LcoreId, Mempool, Port, PortConfig, Ring};
-use std::io::{BufRead, Write};
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -116,6 +116,31 @@ fn run(args: Args) -> Result<(), Fail> {
             Fail::Runtime(anyhow::anyhow!("EAL initialisation failed: {e}"))
         }
     })?;
+    // Capture and introspection: dpdk-dumpcap (pdump server) and dpdk-telemetry.py.
+    let prefix = eal_args
+        .iter()
+        .position(|a| a == "--file-prefix")
+        .and_then(|i| eal_args.get(i + 1))
+        .or_else(|| {
+            eal_args
+                .iter()
+                .find_map(|a| a.strip_prefix("--file-prefix=").map(|_| a))
+        })
+        .map(|a| a.trim_start_matches("--file-prefix=").to_string())
+        .unwrap_or_else(|| "rte".into());
+    match eal.enable_pdump() {
+        Ok(()) if eal_args.iter().any(|a| a == "--no-huge" || a == "--in-memory") => log::info!(
+            "packet capture: pdump server up, but --no-huge/--in-memory keeps memory private: dpdk-dumpcap cannot attach (use hugepages)"
+        ),
+        Ok(()) => log::info!(
+            "packet capture: dpdk-dumpcap --file-prefix {prefix} -i <port> (ports are DPDK port ids 0, 1, ...)"
+        ),
+        Err(e) => log::warn!("packet capture unavailable: {e}"),
+    }
+    match eal.telemetry_socket() {
+        Some(p) => log::info!("telemetry: {} (dpdk-telemetry.py -f {prefix})", p.display()),
+        None => log::info!("telemetry: off"),
+    }
     let result = run_with_eal(&args, &cfg, &file);
     drop(eal);
     result
@@ -260,6 +285,8 @@ fn run_with_eal(args: &Args, cfg: &VnfConfig, file: &str) -> Result<(), Fail> {
         None => None,
     };
     let mut map_rings = Vec::new();
+    let mut summary_slice = None;
+    let mut summary_dssm = "disabled (DNS46/NAT46 not configured)".to_string();
     let mut _dssm = None;
     let mut _localmap = None;
     if features.is_some() && (cfg.nat46.enabled || cfg.dns.enabled) {
@@ -284,6 +311,7 @@ fn run_with_eal(args: &Args, cfg: &VnfConfig, file: &str) -> Result<(), Fail> {
         let slice = SliceAllocator::from_config(&cfg.nat46, cfg.tmm_index);
         if let Some(s) = &slice {
             let (a, b) = s.range();
+            summary_slice = Some(format!("{a} - {b} ({} addresses)", s.size()));
             log::info!(
                 "dns46 slice of tmm {}: {a} - {b} ({} addresses)",
                 cfg.tmm_index,
@@ -292,6 +320,11 @@ fn run_with_eal(args: &Args, cfg: &VnfConfig, file: &str) -> Result<(), Fail> {
         }
         let settings = DssmSettings::from_config_and_env(&cfg.dssm)
             .map_err(|e| Fail::Usage(format!("{file}: field `dssm`: {e}")))?;
+        summary_dssm = if settings.enabled {
+            settings.describe()
+        } else {
+            "disabled: DNS46 mappings kept in this process only".into()
+        };
         if settings.enabled {
             log::info!(
                 "dssm: {} {:?} master `{}`, tls {}",
@@ -321,6 +354,7 @@ fn run_with_eal(args: &Args, cfg: &VnfConfig, file: &str) -> Result<(), Fail> {
     let reload_slots: Vec<Arc<ReloadSlot>> = (0..nworkers)
         .map(|_| Arc::new(ReloadSlot::default()))
         .collect();
+    let exports: Vec<Arc<Export>> = (0..nworkers).map(|_| Arc::new(Export::default())).collect();
     let feature_stats: Vec<Arc<FeatureStats>> = (0..nworkers)
         .map(|_| Arc::new(FeatureStats::default()))
         .collect();
@@ -388,6 +422,7 @@ fn run_with_eal(args: &Args, cfg: &VnfConfig, file: &str) -> Result<(), Fail> {
                 handoff: owners.and_then(|o| {
                     egress_vnf::datapath::handoff::Handoff::new(i as u16, o, handoff_rings.clone())
                 }),
+                export: exports[i].clone(),
             });
         }
         rte::launch(l, move || w.run())
@@ -395,6 +430,13 @@ fn run_with_eal(args: &Args, cfg: &VnfConfig, file: &str) -> Result<(), Fail> {
         workers.push((l, counters));
     }
     let started = Instant::now();
+    startup_summary(
+        cfg,
+        &ports,
+        net.as_deref(),
+        summary_slice.as_deref(),
+        &summary_dssm,
+    );
     log::info!(
         "forwarding started: mode {:?}, {} worker(s) on lcore(s) {}, {} port(s), tsc {} Hz",
         cfg.dataplane.mode,
@@ -428,6 +470,11 @@ fn run_with_eal(args: &Args, cfg: &VnfConfig, file: &str) -> Result<(), Fail> {
             .map(|l: &localmap::LocalMapHandle| l.stats.clone()),
         reload: if net.is_some() {
             reload_slots.clone()
+        } else {
+            Vec::new()
+        },
+        exports: if net.is_some() {
+            exports.clone()
         } else {
             Vec::new()
         },
@@ -476,7 +523,14 @@ fn run_with_eal(args: &Args, cfg: &VnfConfig, file: &str) -> Result<(), Fail> {
             .spawn(move || prompt(&state, &quit));
     }
 
+    // The main thread watches the error counters (rate-limited log lines) until shutdown.
+    let mut watch = egress_vnf::slowpath::lograte::ErrorWatch::default();
+    let mut next_watch = Instant::now();
     while !shutdown.load(Ordering::Relaxed) {
+        if Instant::now() >= next_watch {
+            watch.run(&state);
+            next_watch += Duration::from_secs(1);
+        }
         std::thread::sleep(Duration::from_millis(50));
     }
     log::info!("shutting down");
@@ -525,41 +579,119 @@ fn run_with_eal(args: &Args, cfg: &VnfConfig, file: &str) -> Result<(), Fail> {
     Ok(())
 }
 
-/// `egress-vnf -i`: the command language on stdin.
-fn prompt(state: &State, quit: &AtomicBool) {
-    let stdin = std::io::stdin();
-    let mut line = String::new();
-    loop {
-        print!("egress> ");
-        let _ = std::io::stdout().flush();
-        line.clear();
-        match stdin.lock().read_line(&mut line) {
-            Ok(0) | Err(_) => return,
-            Ok(_) => {}
-        }
-        let cmd = line.trim();
-        if cmd.is_empty() {
-            continue;
-        }
-        if cmd == "quit" || cmd == "exit" {
-            quit.store(true, Ordering::SeqCst);
-            return;
-        }
-        let (cmd, json) = match cmd.strip_suffix("--json") {
-            Some(c) => (c.trim(), true),
-            None => (cmd, false),
+/// The start-up summary: one `summary:` line per item an operator checks first.
+fn startup_summary(
+    cfg: &VnfConfig,
+    ports: &[Port],
+    net: Option<&NetConfig>,
+    slice: Option<&str>,
+    dssm: &str,
+) {
+    log::info!(
+        "summary: {} {} (tmm index {}), mode {:?}, {} worker(s), {} mbufs",
+        env!("CARGO_PKG_NAME"),
+        env!("CARGO_PKG_VERSION"),
+        cfg.tmm_index,
+        cfg.dataplane.mode,
+        cfg.dataplane.workers,
+        cfg.dataplane.mbufs
+    );
+    for p in ports {
+        let driver = p.info().map(|i| i.driver).unwrap_or_default();
+        let mac = p
+            .mac()
+            .map(|m| egress_vnf::slowpath::commands::fmt_mac(&m))
+            .unwrap_or_default();
+        let link = match p.link() {
+            Ok(l) if l.up => format!("up {} Mb/s", l.speed_mbps),
+            Ok(_) => "down".into(),
+            Err(_) => "?".into(),
         };
-        let reply = state.execute(cmd);
-        if json {
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&reply.data).unwrap_or_default()
+        log::info!(
+            "summary: port {} {} driver {driver} mac {mac} link {link}",
+            p.id(),
+            p.name()
+        );
+    }
+    if let Some(net) = net {
+        for v in &net.vlans {
+            let ports: Vec<String> = v.ports.iter().map(|p| format!("1.{}", p + 1)).collect();
+            let addrs: Vec<String> = v
+                .self_v4
+                .map(|(a, l)| format!("{a}/{l}"))
+                .into_iter()
+                .chain(v.self_v6.map(|(a, l)| format!("{a}/{l}")))
+                .collect();
+            log::info!(
+                "summary: vlan {} ({}) on {} tag {} mtu {}, self {}",
+                v.name,
+                if v.internal { "internal" } else { "external" },
+                ports.join(","),
+                v.tag.map_or("untagged".into(), |t| t.to_string()),
+                v.mtu,
+                if addrs.is_empty() {
+                    "-".into()
+                } else {
+                    addrs.join(" ")
+                }
             );
-        } else if reply.ok {
-            print!("{}", reply.text);
-        } else {
-            println!("error: {}", reply.text);
         }
+        log::info!("summary: {} route(s)", net.routes.entries().len());
+    }
+    let s = &cfg.snat;
+    if s.enabled {
+        let pool: Vec<String> = s
+            .pool_v4
+            .iter()
+            .map(|a| a.to_string())
+            .chain(s.pool_v6.iter().map(|a| a.to_string()))
+            .collect();
+        log::info!(
+            "summary: snat pool {} ports {}-{}, {} sessions per worker",
+            if pool.is_empty() {
+                "automap (external self IPs)".into()
+            } else {
+                pool.join(",")
+            },
+            s.port_min,
+            s.port_max,
+            s.sessions_per_worker
+        );
+    }
+    if cfg.nat46.enabled {
+        log::info!(
+            "summary: nat46 pool {}, slice of this tmm {}, {} static mapping(s)",
+            cfg.nat46
+                .ipv4_subnet
+                .as_ref()
+                .map_or("-".into(), |p| format!("{p}")),
+            slice.unwrap_or("-"),
+            cfg.nat46.static_mappings.len()
+        );
+    }
+    if cfg.nat64.enabled {
+        log::info!("summary: nat64 on");
+    }
+    if cfg.dns.enabled {
+        log::info!(
+            "summary: dns gateway: {} forward zone(s), cache {} entries, rate limit {}",
+            cfg.dns.forward_zones.len(),
+            cfg.dns.cache_entries,
+            cfg.dns.rate_limit
+        );
+    }
+    log::info!("summary: dssm {dssm}");
+}
+
+/// `egress-vnf -i`: the command language on stdin (line editing and history on a terminal).
+fn prompt(state: &State, quit: &AtomicBool) {
+    let typed_quit = egress_vnf::slowpath::prompt::run(
+        None,
+        || quit.load(Ordering::Relaxed),
+        |cmd, _json| state.execute(cmd),
+    );
+    if typed_quit {
+        quit.store(true, Ordering::SeqCst);
     }
 }
 

@@ -4,7 +4,8 @@
 
 use clap::Parser;
 use egress_vnf::slowpath::control::request;
-use std::io::{BufRead, Write};
+use egress_vnf::slowpath::prompt::{self, split_json};
+use egress_vnf::slowpath::Reply;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -23,11 +24,9 @@ struct Args {
 }
 
 fn run_one(socket: &Path, line: &str, json: bool) -> bool {
-    let (line, json) = match line.trim().strip_suffix("--json") {
-        Some(c) => (c.trim().to_string(), true),
-        None => (line.trim().to_string(), json),
-    };
-    match request(socket, &line, json) {
+    let (line, json_suffix) = split_json(line);
+    let json = json || json_suffix;
+    match request(socket, line, json) {
         Ok(r) => {
             if json && r.ok {
                 println!(
@@ -65,23 +64,14 @@ fn main() -> ExitCode {
             ExitCode::from(1)
         };
     }
-    let stdin = std::io::stdin();
-    let mut line = String::new();
-    loop {
-        print!("egress> ");
-        let _ = std::io::stdout().flush();
-        line.clear();
-        match stdin.lock().read_line(&mut line) {
-            Ok(0) | Err(_) => return ExitCode::SUCCESS,
-            Ok(_) => {}
-        }
-        let cmd = line.trim();
-        if cmd.is_empty() {
-            continue;
-        }
-        if cmd == "quit" || cmd == "exit" {
-            return ExitCode::SUCCESS;
-        }
-        run_one(&args.socket, cmd, args.json);
-    }
+    let socket = args.socket.clone();
+    prompt::run(
+        prompt::history_file(),
+        || false,
+        |cmd, json| match request(&socket, cmd, json || args.json) {
+            Ok(r) => r,
+            Err(e) => Reply::err(format!("cannot reach the VNF at {}: {e}", socket.display())),
+        },
+    );
+    ExitCode::SUCCESS
 }

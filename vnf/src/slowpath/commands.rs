@@ -64,6 +64,9 @@ pub struct State {
     pub localmap: Option<Arc<crate::slowpath::localmap::LocalMapStats>>,
     /// Each worker's reload slot (egress mode).
     pub reload: Vec<Arc<crate::datapath::ReloadSlot>>,
+    /// Each worker's export mailbox (egress mode), for `show sessions`, `show dns cache` and
+    /// `show dns46 mappings`.
+    pub exports: Vec<Arc<crate::datapath::Export>>,
     /// Command-line overrides of the file (`--control-socket`, `--metrics-listen`), applied to
     /// a reloaded file too so they keep precedence.
     pub overrides: ControlOverrides,
@@ -127,12 +130,87 @@ commands:
   show vlan                      VLANs: ports, 802.1Q tag, MTU, side, MAC, self IPs, SNAT addresses
   show route                     connected and static routes, longest prefix first
   show neigh                     each worker's neighbour table (ARP/NDP) and network counters
+  show config                    the configuration in force
+  show vs stats                  virtual servers: connections and packets (egress-ipv4, egress-dns-ipv4, ...)
+  show sessions [limit N]        NAT sessions (SNAT, NAT46, NAT64) of every worker, N rows (default 50)
+  show dns cache [limit N]       cached DNS answers of every worker, N rows (default 50)
+  show dns46 mappings [limit N]  DNS46 pairs (IPv6 host <-> IPv4 pool address) cached by the workers
   show drops                     drop counters by reason, with what each reason means
   reload                         re-read the config file: [dns] and [log] change live, the rest needs a restart
-  show vs stats                  virtual servers: connections and packets (egress-ipv4, egress-dns-ipv4, ...)
-  show config                    the configuration in force
   help                           this text
-ports are named 1.1, 1.2, ... in probe order";
+  quit                           leave the interactive prompt
+add --json to a command for JSON output; ports are named 1.1, 1.2, ... in probe order";
+
+/// The command phrases, for the suggestion after an unknown command.
+const PHRASES: [&str; 16] = [
+    "show port info all",
+    "show port stats all",
+    "clear port stats all",
+    "show lcores",
+    "show vlan",
+    "show route",
+    "show neigh",
+    "show config",
+    "show vs stats",
+    "show sessions",
+    "show dns cache",
+    "show dns46 mappings",
+    "show drops",
+    "reload",
+    "help",
+    "quit",
+];
+
+/// What the workers answered to an export request: (worker, copy) pairs and the workers that
+/// did not answer.
+type Exported = (Vec<(usize, crate::datapath::ExportCopy)>, Vec<usize>);
+
+/// Rows of a table export shown when no `limit` is given.
+pub const DEFAULT_LIMIT: usize = 50;
+
+/// Edit distance between two strings (bytes).
+fn distance(a: &str, b: &str) -> usize {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.iter().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let sub = prev[j] + usize::from(ca != cb);
+            cur.push(sub.min(prev[j + 1] + 1).min(cur[j] + 1));
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+/// The known command closest to `words`, if close enough to be a typo.
+pub fn suggest(words: &[&str]) -> Option<&'static str> {
+    PHRASES
+        .iter()
+        .filter_map(|p| {
+            let n = p.split_whitespace().count();
+            let typed = words.iter().take(n).copied().collect::<Vec<_>>().join(" ");
+            let d = distance(&typed, p);
+            (d <= (p.len() / 3).max(2)).then_some((d, *p))
+        })
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, p)| p)
+}
+
+/// `limit N` after a table command: N, the default, or an error.
+fn parse_limit(rest: &[&str]) -> Result<usize, String> {
+    match rest {
+        [] => Ok(DEFAULT_LIMIT),
+        ["limit", n] => match n.parse::<usize>() {
+            Ok(v) if v > 0 => Ok(v),
+            _ => Err(format!("`limit {n}`: expected a positive number")),
+        },
+        _ => Err(format!(
+            "unexpected `{}`: expected nothing or `limit N`",
+            rest.join(" ")
+        )),
+    }
+}
 
 impl State {
     /// Runs one command line.
@@ -157,6 +235,10 @@ impl State {
             ["show", "neigh"] | ["show", "neighbours"] | ["show", "arp"] => self.neighbours(),
             ["show", "drops"] => self.drops(),
             ["show", "vs", "stats"] => self.vs_stats(),
+            ["show", "sessions", rest @ ..] => parse_limit(rest).map_or_else(Reply::err, |n| self.sessions(n)),
+            ["show", "dns", "cache", rest @ ..] => parse_limit(rest).map_or_else(Reply::err, |n| self.dns_cache(n)),
+            ["show", "dns46", "mappings", rest @ ..] => parse_limit(rest).map_or_else(Reply::err, |n| self.mappings(n)),
+            ["quit"] | ["exit"] => Reply::err("`quit` ends an interactive prompt (egress-vnf -i, egressctl without a command); there is nothing to quit here"),
             ["reload"] => self.reload(),
             ["show", "config"] => {
                 let cfg = self.config();
@@ -166,7 +248,10 @@ impl State {
             ["show", "port", ..] | ["clear", "port", ..] => {
                 Reply::err("usage: show port info|stats all|<port>, clear port stats all|<port> (ports: 1.1, 1.2, ...)")
             }
-            _ => Reply::err(format!("unknown command `{}`; try `help`", words.join(" "))),
+            _ => Reply::err(match suggest(&words) {
+                Some(p) => format!("unknown command `{}`; did you mean `{p}`? (`help` lists the commands)", words.join(" ")),
+                None => format!("unknown command `{}`; try `help`", words.join(" ")),
+            }),
         }
     }
 
@@ -632,6 +717,214 @@ impl State {
         )
     }
 
+    /// Asks every worker for up to `limit` records of `kind`: the copies (worker index, copy)
+    /// and the workers that did not answer.
+    fn export(&self, kind: crate::datapath::ExportKind, limit: usize) -> Result<Exported, Reply> {
+        if self.exports.is_empty() {
+            return Err(Reply::err(
+                "no per-worker tables: dataplane.mode is not egress",
+            ));
+        }
+        let mut copies = Vec::new();
+        let mut silent = Vec::new();
+        for (w, ex) in self.exports.iter().enumerate() {
+            match ex.fetch(kind, limit, std::time::Duration::from_secs(2)) {
+                Some(c) => copies.push((w, c)),
+                None => silent.push(w),
+            }
+        }
+        Ok((copies, silent))
+    }
+
+    /// The footer of a table export: shown/total and the workers that did not answer.
+    fn export_footer(what: &str, shown: usize, total: u64, silent: &[usize]) -> String {
+        let mut s = format!("{shown} of {total} {what} shown\n");
+        if !silent.is_empty() {
+            let w: Vec<String> = silent.iter().map(usize::to_string).collect();
+            s.push_str(&format!("no answer from worker(s) {}\n", w.join(",")));
+        }
+        s
+    }
+
+    /// `show sessions [limit N]`.
+    fn sessions(&self, limit: usize) -> Reply {
+        let (copies, silent) = match self.export(crate::datapath::ExportKind::Sessions, limit) {
+            Ok(c) => c,
+            Err(r) => return r,
+        };
+        let mut rows = vec![[
+            "worker",
+            "kind",
+            "proto",
+            "inside",
+            "remote",
+            "outside",
+            "remote_out",
+            "state",
+            "expires",
+        ]
+        .map(String::from)
+        .to_vec()];
+        let mut data = Vec::new();
+        let total: u64 = copies.iter().map(|(_, c)| c.total).sum();
+        'outer: for (w, c) in &copies {
+            for s in c.sessions() {
+                if data.len() >= limit {
+                    break 'outer;
+                }
+                let ep = |a: std::net::IpAddr, p: u16| match a {
+                    std::net::IpAddr::V4(v) => format!("{v}:{p}"),
+                    std::net::IpAddr::V6(v) => format!("[{v}]:{p}"),
+                };
+                rows.push(vec![
+                    w.to_string(),
+                    s.kind.to_string(),
+                    proto_name(s.proto),
+                    ep(s.inside, s.inside_port),
+                    ep(s.remote_in, s.remote_in_port),
+                    ep(s.outside, s.outside_port),
+                    ep(s.remote_out, s.remote_out_port),
+                    tcp_state_name(s.proto, s.tcp).into(),
+                    format!("{:.1}s", s.expires_in_ms as f64 / 1000.0),
+                ]);
+                let mut v = serde_json::to_value(&s).unwrap_or(Value::Null);
+                if let Value::Object(m) = &mut v {
+                    m.insert("worker".into(), json!(w));
+                    m.insert("state".into(), json!(tcp_state_name(s.proto, s.tcp)));
+                }
+                data.push(v);
+            }
+        }
+        let shown = data.len();
+        Reply::ok(
+            table(&rows) + &Self::export_footer("sessions", shown, total, &silent),
+            json!({ "sessions": data, "total": total, "shown": shown, "silent_workers": silent }),
+        )
+    }
+
+    /// `show dns cache [limit N]`.
+    fn dns_cache(&self, limit: usize) -> Reply {
+        let (copies, silent) = match self.export(crate::datapath::ExportKind::DnsCache, limit) {
+            Ok(c) => c,
+            Err(r) => return r,
+        };
+        let mut rows = vec![["worker", "name", "type", "class", "ttl", "bytes", "flags"]
+            .map(String::from)
+            .to_vec()];
+        let mut data = Vec::new();
+        let total: u64 = copies.iter().map(|(_, c)| c.total).sum();
+        'outer: for (w, c) in &copies {
+            for e in c.dns_cache() {
+                if data.len() >= limit {
+                    break 'outer;
+                }
+                let qtype = hickory_proto::rr::RecordType::from(e.qtype).to_string();
+                let qclass = hickory_proto::rr::DNSClass::from(e.qclass).to_string();
+                let mut flags = Vec::new();
+                if e.dnssec_ok {
+                    flags.push("do");
+                }
+                if e.checking_disabled {
+                    flags.push("cd");
+                }
+                rows.push(vec![
+                    w.to_string(),
+                    e.name.clone(),
+                    qtype.clone(),
+                    qclass.clone(),
+                    format!("{}s", e.ttl_left),
+                    e.bytes.to_string(),
+                    if flags.is_empty() {
+                        "-".into()
+                    } else {
+                        flags.join(",")
+                    },
+                ]);
+                data.push(json!({
+                    "worker": w, "name": e.name, "type": qtype, "class": qclass,
+                    "ttl_left": e.ttl_left, "bytes": e.bytes, "dnssec_ok": e.dnssec_ok,
+                    "checking_disabled": e.checking_disabled,
+                }));
+            }
+        }
+        let shown = data.len();
+        Reply::ok(
+            table(&rows) + &Self::export_footer("cached answers", shown, total, &silent),
+            json!({ "entries": data, "total": total, "shown": shown, "silent_workers": silent }),
+        )
+    }
+
+    /// `show dns46 mappings [limit N]`: the pairs the workers hold, one row per pair.
+    fn mappings(&self, limit: usize) -> Reply {
+        let (copies, silent) = match self.export(crate::datapath::ExportKind::Mappings, limit) {
+            Ok(c) => c,
+            Err(r) => return r,
+        };
+        // A pair cached in both directions, or by several workers, is one row.
+        let mut pairs: std::collections::BTreeMap<
+            (std::net::Ipv6Addr, std::net::Ipv4Addr),
+            (bool, u64, Vec<usize>),
+        > = std::collections::BTreeMap::new();
+        for (w, c) in &copies {
+            for m in c.mappings() {
+                let e = pairs
+                    .entry((m.v6, m.v4))
+                    .or_insert((m.pinned, m.age_ms, Vec::new()));
+                e.0 |= m.pinned;
+                e.1 = e.1.min(m.age_ms);
+                if !e.2.contains(w) {
+                    e.2.push(*w);
+                }
+            }
+        }
+        let mut rows = vec![["ipv6", "ipv4", "kind", "age", "workers"]
+            .map(String::from)
+            .to_vec()];
+        let mut data = Vec::new();
+        for ((v6, v4), (pinned, age, workers)) in pairs.iter().take(limit) {
+            let ws: Vec<String> = workers.iter().map(usize::to_string).collect();
+            let kind = if *pinned { "static" } else { "learned" };
+            rows.push(vec![
+                v6.to_string(),
+                v4.to_string(),
+                kind.into(),
+                if *pinned {
+                    "-".into()
+                } else {
+                    format!("{:.1}s", *age as f64 / 1000.0)
+                },
+                ws.join(","),
+            ]);
+            data.push(json!({
+                "ipv6": v6.to_string(), "ipv4": v4.to_string(), "kind": kind,
+                "age_ms": if *pinned { None } else { Some(age) }, "workers": workers,
+            }));
+        }
+        let shown = data.len();
+        let mut text = table(&rows);
+        text.push_str(&Self::export_footer(
+            "mappings",
+            shown,
+            pairs.len() as u64,
+            &silent,
+        ));
+        if let Some(l) = &self.localmap {
+            text.push_str(&format!(
+                "mapping service: in-process, {} created\n",
+                l.created.load(std::sync::atomic::Ordering::Relaxed)
+            ));
+        } else if let Some(d) = &self.dssm {
+            text.push_str(&format!(
+                "mapping service: dSSM ({})\n",
+                if d.is_up() { "up" } else { "down" }
+            ));
+        }
+        Reply::ok(
+            text,
+            json!({ "mappings": data, "total": pairs.len(), "shown": shown, "silent_workers": silent }),
+        )
+    }
+
     /// Drop counters summed over workers, by reason.
     pub fn drop_totals(&self) -> Vec<(DropReason, u64)> {
         let mut totals = vec![0u64; DropReason::COUNT];
@@ -658,10 +951,82 @@ impl State {
     }
 }
 
+/// The name of an IP protocol number.
+fn proto_name(p: u8) -> String {
+    match p {
+        1 => "icmp".into(),
+        6 => "tcp".into(),
+        17 => "udp".into(),
+        58 => "icmpv6".into(),
+        n => n.to_string(),
+    }
+}
+
+/// A TCP session's state in words (from [`crate::nat::table::tcp_state`] bits); `-` for others.
+fn tcp_state_name(proto: u8, bits: u8) -> &'static str {
+    use crate::nat::table::tcp_state::*;
+    if proto != 6 {
+        return "-";
+    }
+    if bits & RST != 0 {
+        "reset"
+    } else if bits & (FIN_IN | FIN_OUT) == (FIN_IN | FIN_OUT) {
+        "closed"
+    } else if bits & (FIN_IN | FIN_OUT) != 0 {
+        "closing"
+    } else if bits & (SYN_IN | SYN_OUT) == (SYN_IN | SYN_OUT) {
+        "established"
+    } else {
+        "syn"
+    }
+}
+
 /// `aa:bb:cc:dd:ee:ff`.
 pub fn fmt_mac(m: &[u8; 6]) -> String {
     format!(
         "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
         m[0], m[1], m[2], m[3], m[4], m[5]
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suggests_the_closest_command() {
+        assert_eq!(suggest(&["show", "sesions"]), Some("show sessions"));
+        assert_eq!(suggest(&["shwo", "vs", "stats"]), Some("show vs stats"));
+        assert_eq!(
+            suggest(&["show", "dns46", "mapings"]),
+            Some("show dns46 mappings")
+        );
+        assert_eq!(suggest(&["show", "dns", "cahce"]), Some("show dns cache"));
+        assert_eq!(suggest(&["relaod"]), Some("reload"));
+        assert_eq!(suggest(&["frobnicate"]), None);
+        assert_eq!(suggest(&["show", "everything", "now"]), None);
+    }
+
+    #[test]
+    fn limits() {
+        assert_eq!(parse_limit(&[]), Ok(DEFAULT_LIMIT));
+        assert_eq!(parse_limit(&["limit", "7"]), Ok(7));
+        assert!(parse_limit(&["limit", "0"]).is_err());
+        assert!(parse_limit(&["limit"]).is_err());
+        assert!(parse_limit(&["7"]).is_err());
+    }
+
+    #[test]
+    fn tcp_states_in_words() {
+        use crate::nat::table::tcp_state::*;
+        assert_eq!(tcp_state_name(17, 0), "-");
+        assert_eq!(tcp_state_name(6, SYN_IN), "syn");
+        assert_eq!(tcp_state_name(6, SYN_IN | SYN_OUT), "established");
+        assert_eq!(tcp_state_name(6, SYN_IN | SYN_OUT | FIN_IN), "closing");
+        assert_eq!(
+            tcp_state_name(6, SYN_IN | SYN_OUT | FIN_IN | FIN_OUT),
+            "closed"
+        );
+        assert_eq!(tcp_state_name(6, SYN_IN | RST), "reset");
+    }
 }

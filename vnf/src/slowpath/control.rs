@@ -63,7 +63,10 @@ impl ControlSocket {
                     std::thread::sleep(Duration::from_millis(50));
                 }
                 Err(e) => {
-                    log::warn!("control socket accept failed: {e}");
+                    crate::warn_limited!(
+                        "control socket accept",
+                        "control socket accept failed: {e}"
+                    );
                     std::thread::sleep(Duration::from_millis(200));
                 }
             }

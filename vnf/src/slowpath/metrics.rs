@@ -149,8 +149,16 @@ impl Publisher {
                 }
             }
             None => {
+                // dSSM disabled: the families exist (dashboards and alerts keep working) at 0.
+                use crate::slowpath::dssm::stats::{Op, OpResult};
                 gauge!("egress_dssm_up").set(0.0);
                 counter!("egress_dssm_failovers_total").absolute(0);
+                for op in Op::ALL {
+                    for r in OpResult::ALL {
+                        counter!("egress_dssm_requests_total", "op" => op.name(), "result" => r.name())
+                            .absolute(0);
+                    }
+                }
             }
         }
     }

@@ -5,7 +5,9 @@ pub mod commands;
 pub mod control;
 pub mod dssm;
 pub mod localmap;
+pub mod lograte;
 pub mod metrics;
+pub mod prompt;
 pub mod reload;
 pub mod stats;
 
