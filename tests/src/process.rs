@@ -33,12 +33,22 @@ impl ChildGuard {
 
     /// Spawns `cmd` with stdin from /dev/null and stdout/stderr in `log_dir/NAME.stdout` and
     /// `log_dir/NAME.stderr`.
-    pub fn spawn(mut cmd: Command, log_dir: &Path, name: &str) -> Result<ChildGuard> {
+    pub fn spawn(cmd: Command, log_dir: &Path, name: &str) -> Result<ChildGuard> {
+        Self::spawn_with_stdin(cmd, Stdio::null(), log_dir, name)
+    }
+
+    /// [`ChildGuard::spawn`] with another stdin.
+    pub fn spawn_with_stdin(
+        mut cmd: Command,
+        stdin: Stdio,
+        log_dir: &Path,
+        name: &str,
+    ) -> Result<ChildGuard> {
         let stdout_path = log_dir.join(format!("{name}.stdout"));
         let stderr_path = log_dir.join(format!("{name}.stderr"));
         let out = File::create(&stdout_path)?;
         let err = File::create(&stderr_path)?;
-        cmd.stdin(Stdio::null())
+        cmd.stdin(stdin)
             .stdout(Stdio::from(out))
             .stderr(Stdio::from(err));
         let child = cmd

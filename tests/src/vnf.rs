@@ -106,6 +106,8 @@ pub struct VnfBuilder {
     label: String,
     ready_timeout: Duration,
     metrics_listen: String,
+    cli_args: Vec<String>,
+    stdin: Option<PathBuf>,
 }
 
 impl Default for VnfBuilder {
@@ -123,6 +125,8 @@ impl Default for VnfBuilder {
             label: "vnf".into(),
             ready_timeout: READY_TIMEOUT,
             metrics_listen: "off".into(),
+            cli_args: vec![],
+            stdin: None,
         }
     }
 }
@@ -183,6 +187,18 @@ impl VnfBuilder {
     /// EAL arguments passed on the command line after `--`.
     pub fn cli_eal_arg(mut self, a: impl Into<String>) -> Self {
         self.cli_eal.push(a.into());
+        self
+    }
+
+    /// A command-line option of `egress-vnf` (before `--`), e.g. `-i` or `--metrics-listen`.
+    pub fn cli_arg(mut self, a: impl Into<String>) -> Self {
+        self.cli_args.push(a.into());
+        self
+    }
+
+    /// Feeds this file to the VNF's stdin (for `-i`; default /dev/null).
+    pub fn stdin_file(mut self, p: &Path) -> Self {
+        self.stdin = Some(p.to_owned());
         self
     }
 
@@ -262,11 +278,18 @@ impl VnfBuilder {
             self.config_text(file_prefix.as_str(), &control_socket),
         )?;
         let mut args: Vec<String> = vec!["--config".into(), config.to_string_lossy().into()];
+        args.extend(self.cli_args.iter().cloned());
         if !self.cli_eal.is_empty() {
             args.push("--".into());
             args.extend(self.cli_eal.iter().cloned());
         }
-        let child = spawn_vnf(&args, self.netns.as_deref(), dir.path(), &self.label)?;
+        let child = spawn_vnf_with_stdin(
+            &args,
+            self.netns.as_deref(),
+            dir.path(),
+            &self.label,
+            self.stdin.as_deref(),
+        )?;
         Ok(Vnf {
             child,
             config,
@@ -293,6 +316,17 @@ pub fn spawn_vnf(
     log_dir: &Path,
     label: &str,
 ) -> Result<ChildGuard> {
+    spawn_vnf_with_stdin(args, netns, log_dir, label, None)
+}
+
+/// [`spawn_vnf`] with stdin read from a file (None: /dev/null).
+pub fn spawn_vnf_with_stdin(
+    args: &[String],
+    netns: Option<&str>,
+    log_dir: &Path,
+    label: &str,
+    stdin: Option<&Path>,
+) -> Result<ChildGuard> {
     let bin = vnf_binary()?;
     let mut cmd = match netns {
         Some(ns) => {
@@ -304,7 +338,12 @@ pub fn spawn_vnf(
     };
     cmd.args(args);
     cmd.env("RUST_BACKTRACE", "1");
-    ChildGuard::spawn(cmd, log_dir, label)
+    match stdin {
+        Some(p) => {
+            ChildGuard::spawn_with_stdin(cmd, std::fs::File::open(p)?.into(), log_dir, label)
+        }
+        None => ChildGuard::spawn(cmd, log_dir, label),
+    }
 }
 
 /// Runs the VNF with `args` until it exits by itself (invalid config or arguments). Fails if it
