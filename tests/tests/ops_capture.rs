@@ -18,7 +18,7 @@ use std::time::Duration;
 fn dumpcap_captures_a_running_vnf_and_telemetry_answers() {
     require_root();
     let _s = serial();
-    let _huge = HugepageGuard::reserve(200).unwrap();
+    let _huge = HugepageGuard::reserve(128).unwrap();
     let topo = EgressTopology::new(TopologyOptions {
         dns_server: false,
         ..Default::default()
@@ -31,7 +31,7 @@ fn dumpcap_captures_a_running_vnf_and_telemetry_answers() {
     let vnf = topo
         .vnf_builder("ops-capture", &f)
         .no_huge(false)
-        .memory_mb(Some(256))
+        .memory_mb(Some(128))
         .start()
         .unwrap();
     assert!(
