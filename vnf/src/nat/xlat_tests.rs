@@ -1405,3 +1405,43 @@ fn hostile_icmp_errors_through_nat46_and_nat64() {
     // None of it reached the sink.
     assert!(f.env.routed.is_empty());
 }
+
+/// Issue 11 item 5 through the stage: a flood of first fragments (every one a new datagram of
+/// an open flow) and of stray later fragments keeps the fragment state at its fixed cap;
+/// the flood's later fragments find no state once evicted; legitimate sessions still work.
+#[test]
+fn fragment_flood_through_nat46_stays_under_the_cap() {
+    let mut f = fx_with(XlatNatConfig {
+        frag_capacity: 64,
+        ..xcfg()
+    });
+    let cap = f.x.frag_table().capacity();
+    assert_eq!(cap, 64);
+    let whole = ip4(POD, DNS46_STATIC, 17, &udp(41100, 9000, &big(1600)));
+    for i in 0..5_000u16 {
+        let frags = frag4(&whole, i, 1480);
+        let _ = routed(f.in2out(frags[0].clone(), 10));
+        // Stray later fragments of datagrams never seen.
+        let stray = frag4(&whole, i.wrapping_add(30_000), 1480);
+        assert_eq!(
+            dropped(f.in2out(stray[1].clone(), 10)),
+            DropReason::NatFragment
+        );
+        f.env.routed.clear();
+        assert!(f.x.frag_table().live(10) <= cap);
+    }
+    let c = f.x.counters();
+    assert_eq!(c.frag_tracked, 5_000);
+    assert_eq!(c.frag_no_state, 5_000);
+    assert!(c.frag_evicted >= 5_000 - cap as u64);
+    // The last datagram is still tracked, its later fragment translated.
+    let last = frag4(&whole, 4_999, 1480);
+    let out = routed(f.in2out(last[1].clone(), 11));
+    assert_eq!(out[0] >> 4, 6);
+    // Nothing outlives the timeout.
+    assert_eq!(
+        f.x.frag_table()
+            .live(11 + crate::nat::frag::DEFAULT_TIMEOUT_MS),
+        0
+    );
+}
