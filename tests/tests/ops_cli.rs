@@ -314,6 +314,34 @@ fn every_command_answers_in_text_and_json_after_traffic() {
     let history = std::fs::read_to_string(topo.dir().join("history")).unwrap();
     assert!(history.contains("show vlan"), "history saved: {history}");
 
+    // `egressctl --json` without a command: every reply of the prompt is JSON.
+    let mut child = Command::new(release_binary("egressctl").unwrap())
+        .arg("--socket")
+        .arg(vnf.control_socket())
+        .arg("--json")
+        .env("EGRESSCTL_HISTORY", topo.dir().join("history"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(
+            b"show vlan
+",
+        )
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let body = stdout
+        .trim()
+        .trim_start_matches("egress> ")
+        .trim_end_matches("egress>");
+    let j: Value = serde_json::from_str(body.trim()).unwrap_or_else(|e| panic!("{e}: {stdout}"));
+    assert_eq!(j[0]["name"], "pods4", "{j}");
+
     vnf.stop().unwrap();
 }
 

@@ -687,6 +687,7 @@ fn startup_summary(
 fn prompt(state: &State, quit: &AtomicBool) {
     let typed_quit = egress_vnf::slowpath::prompt::run(
         None,
+        false,
         || quit.load(Ordering::Relaxed),
         |cmd, _json| state.execute(cmd),
     );

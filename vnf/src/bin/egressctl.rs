@@ -67,8 +67,9 @@ fn main() -> ExitCode {
     let socket = args.socket.clone();
     prompt::run(
         prompt::history_file(),
+        args.json,
         || false,
-        |cmd, json| match request(&socket, cmd, json || args.json) {
+        |cmd, json| match request(&socket, cmd, json) {
             Ok(r) => r,
             Err(e) => Reply::err(format!("cannot reach the VNF at {}: {e}", socket.display())),
         },

@@ -108,10 +108,12 @@ pub fn print_reply(r: &Reply, json: bool) {
 }
 
 /// Runs the prompt until `quit`, `exit`, end of input (Ctrl-D) or `stop()` turns true.
-/// `run` executes one command line (without `--json`) and returns the reply. Returns true
+/// `run` executes one command line (without `--json`) and returns the reply; `json_default`
+/// prints every reply as JSON (`egressctl --json`). Returns true
 /// when the user typed `quit` or `exit`.
 pub fn run(
     history: Option<PathBuf>,
+    json_default: bool,
     stop: impl Fn() -> bool,
     mut run: impl FnMut(&str, bool) -> Reply,
 ) -> bool {
@@ -152,7 +154,8 @@ pub fn run(
             quit = true;
             break;
         }
-        let (cmd, json) = split_json(cmd);
+        let (cmd, json_suffix) = split_json(cmd);
+        let json = json_default || json_suffix;
         let reply = run(cmd, json);
         print_reply(&reply, json);
     }
