@@ -121,9 +121,23 @@ fn percentile(sorted: &[f64], q: f64) -> f64 {
     sorted[((sorted.len() as f64 - 1.0) * q).round() as usize]
 }
 
+/// The 1-minute load average (`/proc/loadavg`): the figures mean little on a busy machine.
+fn load_average() -> Option<f64> {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
 fn run(o: &Opts) -> Result<serde_json::Value, String> {
     let tb = Testbed::start(TestbedOptions::default()).map_err(|e| e.to_string())?;
     let mut out = serde_json::Map::new();
+    if let Some(l) = load_average() {
+        println!("load average (1 min) at start: {l}");
+        out.insert("load_average_1m_at_start".into(), serde_json::json!(l));
+    }
     for wait in [1u32, 0] {
         let links: Vec<MemLink> = (0..o.workers).map(|_| MemLink::new(1 << 16)).collect();
         let mut s = tb.settings();
@@ -162,7 +176,11 @@ fn run(o: &Opts) -> Result<serde_json::Value, String> {
             serde_json::json!(rate.round()),
         );
         if ok < o.creations as u64 / o.workers as u64 * o.workers as u64 {
-            return Err(format!("only {ok} of {} creations succeeded", o.creations));
+            return Err(format!(
+                "only {ok} of {} creations succeeded; client counters:\n{}",
+                o.creations,
+                h.snapshot().prometheus()
+            ));
         }
         if wait == 1 {
             // Slow-path lookup latency: one at a time, for addresses just created.
@@ -229,6 +247,13 @@ fn run(o: &Opts) -> Result<serde_json::Value, String> {
     out.insert(
         "cache_hit_ns".into(),
         serde_json::json!((ns * 10.0).round() / 10.0),
+    );
+    if let Some(l) = load_average() {
+        out.insert("load_average_1m_at_end".into(), serde_json::json!(l));
+    }
+    out.insert(
+        "cpus".into(),
+        serde_json::json!(std::thread::available_parallelism().map_or(0, |n| n.get())),
     );
     out.insert("workers".into(), serde_json::json!(o.workers));
     out.insert("creations".into(), serde_json::json!(o.creations));
