@@ -8,6 +8,9 @@
 #                service (DNS64/NAT64), SNAT44, `egressctl show vs stats`;
 #                `make demo HOLD=1` keeps the topology up until Ctrl-C
 #   make bench   the perf/ benchmarks
+#   make fuzz    every fuzz target for FUZZ_SECONDS each (default 600; `make test` runs them
+#                FUZZ_TEST_SECONDS each, default 25)
+#   make soak    mixed traffic for SOAK_MINUTES (default 10): memory, mempool and sessions flat
 #
 # End-to-end tests and the demo need root (network namespaces, veths, hugepages, DPDK).
 
@@ -18,6 +21,9 @@ SHELL := /bin/bash
 CARGO ?= cargo
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 HOLD ?=
+FUZZ_SECONDS ?= 600
+FUZZ_TEST_SECONDS ?= 25
+SOAK_MINUTES ?= 10
 
 # apt runs only when one of these is missing (dpkg-query says so), so `make setup` is fast on a
 # machine that has them.
@@ -34,7 +40,7 @@ SERVICES := redis-server redis-sentinel knot
 
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: setup build lint test test-unit test-e2e demo bench
+.PHONY: setup build lint test test-unit test-e2e test-fuzz demo bench fuzz soak
 
 setup:
 	@missing=""; \
@@ -79,6 +85,11 @@ test-unit:
 test-e2e: build
 	$(CARGO) test --release -p egress-tests --no-fail-fast -- --test-threads=1
 
+# Fuzz targets (vnf/fuzz, config/fuzz), briefly; installs cargo-fuzz when missing. A crash,
+# hang or lost mbuf fails (docs/testing.md).
+test-fuzz:
+	vnf/fuzz/run.sh $(FUZZ_TEST_SECONDS)
+
 # A failed build stops at once; otherwise every check runs and the failed ones are listed.
 test: setup
 	@t0=$$SECONDS; failed=""; \
@@ -88,6 +99,7 @@ test: setup
 	step "build (release)" $(MAKE) --no-print-directory build; \
 	step "lint: clippy" $(CARGO) clippy --workspace --all-targets -- -D warnings || failed="$$failed clippy"; \
 	step "unit tests" $(MAKE) --no-print-directory test-unit || failed="$$failed unit-tests"; \
+	step "fuzz (briefly)" $(MAKE) --no-print-directory test-fuzz || failed="$$failed fuzz"; \
 	step "end-to-end tests" $(MAKE) --no-print-directory test-e2e || failed="$$failed end-to-end-tests"; \
 	if [ -n "$$failed" ]; then echo "==> make test FAILED:$$failed ($$((SECONDS - t0)) s)"; exit 1; fi; \
 	echo "==> make test passed in $$((SECONDS - t0)) s"
@@ -103,3 +115,10 @@ CRITERION_ARGS ?=
 bench: setup build
 	$(CARGO) run --release -p egress-perf --bin bench -- $(BENCH_ARGS)
 	$(CARGO) bench -p egress-perf -- $(CRITERION_ARGS)
+
+fuzz: setup
+	vnf/fuzz/run.sh $(FUZZ_SECONDS)
+
+soak: setup build
+	SOAK_MINUTES=$(SOAK_MINUTES) $(CARGO) test --release -p egress-tests --test soak -- \
+	  --ignored --exact soak --nocapture
