@@ -14,6 +14,7 @@ mod lcore;
 mod mbuf;
 mod mempool;
 mod port;
+pub mod privs;
 mod ring;
 
 pub use eal::{tsc, tsc_hz, version, Eal};

@@ -221,6 +221,10 @@ fn run_with_eal(args: &Args, cfg: &VnfConfig, file: &str) -> Result<(), Fail> {
         );
     }
 
+    // Everything that needs privileges is done (memory, devices, ports): drop the rest on
+    // this thread before it creates any other (docs/deploy.md); each worker does the same.
+    harden("main");
+
     // Metrics endpoint: bound before the workers start, so a failure leaves nothing running.
     let metrics_on = cfg.control.metrics_listen != "off";
     if metrics_on {
@@ -425,8 +429,11 @@ fn run_with_eal(args: &Args, cfg: &VnfConfig, file: &str) -> Result<(), Fail> {
                 export: exports[i].clone(),
             });
         }
-        rte::launch(l, move || w.run())
-            .with_context(|| format!("launching worker on lcore {l}"))?;
+        rte::launch(l, move || {
+            harden("worker");
+            w.run()
+        })
+        .with_context(|| format!("launching worker on lcore {l}"))?;
         workers.push((l, counters));
     }
     let started = Instant::now();
@@ -459,6 +466,7 @@ fn run_with_eal(args: &Args, cfg: &VnfConfig, file: &str) -> Result<(), Fail> {
         config_path: args.config.clone(),
         config: std::sync::Mutex::new(cfg.clone()),
         ports: ports.clone(),
+        pool: Some(pool),
         workers: workers.clone(),
         tsc_hz: hz,
         net: net.clone(),
@@ -693,6 +701,32 @@ fn prompt(state: &State, quit: &AtomicBool) {
     );
     if typed_quit {
         quit.store(true, Ordering::SeqCst);
+    }
+}
+
+/// Capabilities kept after start-up: the kernel interfaces of the PMDs (`net_af_packet`,
+/// `net_tap`: link and socket calls), locked memory, raw I/O of the device drivers, and binding
+/// a metrics port below 1024. Everything else goes (docs/deploy.md).
+const KEPT_CAPS: [u32; 5] = [
+    rte::privs::cap::NET_ADMIN,
+    rte::privs::cap::NET_RAW,
+    rte::privs::cap::NET_BIND_SERVICE,
+    rte::privs::cap::IPC_LOCK,
+    rte::privs::cap::SYS_RAWIO,
+];
+
+/// Drops the privileges the calling thread no longer needs; a failure is logged, not fatal
+/// (an unprivileged run has nothing to drop).
+fn harden(thread: &str) {
+    match rte::privs::drop_privileges(&KEPT_CAPS) {
+        Ok(d) => log::log!(
+            if thread == "main" { log::Level::Info } else { log::Level::Debug },
+            "{thread}: privileges dropped: no_new_privs {}, effective capabilities {:#x}, {} dropped from the bounding set",
+            d.no_new_privs,
+            d.effective,
+            d.bounding_dropped
+        ),
+        Err(e) => log::warn!("{thread}: cannot drop privileges: {e}"),
     }
 }
 

@@ -50,6 +50,8 @@ pub struct State {
     /// The config in force (replaced by a successful `reload`).
     pub config: std::sync::Mutex<VnfConfig>,
     pub ports: Vec<Port>,
+    /// The packet pool every port receives into (`show port info`, `egress_mempool_*`).
+    pub pool: Option<rte::Mempool>,
     pub workers: Vec<(LcoreId, Arc<WorkerCounters>)>,
     pub tsc_hz: u64,
     /// The network configuration (egress mode), for `show vlan` and `show route`.
@@ -306,10 +308,22 @@ impl State {
                 "max_rx_queues": info.as_ref().map(|i| i.max_rx_queues),
                 "max_tx_queues": info.as_ref().map(|i| i.max_tx_queues),
                 "socket": info.as_ref().map(|i| i.socket),
+                "mempool_size": self.pool.map(|m| m.size()),
+                "mempool_available": self.pool.map(|m| m.avail_count()),
+                "mempool_in_use": self.pool.map(|m| m.in_use_count()),
             }));
             rows.push(row);
         }
-        Reply::ok(table(&rows), Value::Array(data))
+        let mut text = table(&rows);
+        if let Some(m) = self.pool {
+            text.push_str(&format!(
+                "mempool: size {}, available {}, in use {}\n",
+                m.size(),
+                m.avail_count(),
+                m.in_use_count()
+            ));
+        }
+        Reply::ok(text, Value::Array(data))
     }
 
     fn port_stats(&self, ports: &[Port]) -> Reply {

@@ -60,6 +60,14 @@ fn describe() {
         "Packets dropped by the data path, by reason"
     );
     describe_gauge!(
+        "egress_mempool_available",
+        "Free mbufs in the packet pool (per-lcore caches included)"
+    );
+    describe_gauge!(
+        "egress_mempool_in_use",
+        "Mbufs of the packet pool held by ports, rings, queues and the workers"
+    );
+    describe_gauge!(
         "egress_lcore_busy_ratio",
         "Share of the last second a worker lcore spent on packets"
     );
@@ -88,6 +96,10 @@ impl Publisher {
                 .absolute(r.rx_missed + r.rx_nombuf);
             counter!("egress_port_rx_bytes_total", "port" => port.clone()).absolute(r.rx_bytes);
             counter!("egress_port_tx_bytes_total", "port" => port).absolute(r.tx_bytes);
+        }
+        if let Some(m) = state.pool {
+            gauge!("egress_mempool_available").set(f64::from(m.avail_count()));
+            gauge!("egress_mempool_in_use").set(f64::from(m.in_use_count()));
         }
         for (reason, n) in state.drop_totals() {
             counter!("egress_drops_total", "reason" => reason.name()).absolute(n);
