@@ -571,7 +571,7 @@ fn mbuf_accounting_after_ten_million_packets() {
         .filter(|l| l.split_whitespace().nth(1).is_some_and(|n| n != "0"))
         .collect();
     eprintln!("{}", nonzero.join("\n"));
-    assert!(tx > N / 2, "forwarded traffic: tx {tx}");
+    assert!(tx > N / 4, "forwarded traffic: tx {tx}");
     assert!(drops > N / 100, "drops and errors counted: {drops}");
     assert_eq!(
         after, base,
