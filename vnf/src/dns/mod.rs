@@ -1274,9 +1274,41 @@ impl DnsProxy {
             if matches!(stage, Some(Stage::Dns46Aaaa | Stage::Dns64A)) {
                 // The follow-up went unanswered: the kept answer is still right.
                 self.finish_held(s, now, &mut spare, env);
+            } else if stage == Some(Stage::Primary) && self.dns64_applies(s) {
+                // RFC 6147 5.1.3: an AAAA query that timed out is a SERVFAIL, which 5.1.2
+                // treats as an empty answer: ask A (first server again).
+                let held = self.slots.get_mut(s as usize).and_then(|sl| {
+                    sl.server_idx = 0;
+                    let key = sl.key.as_ref()?;
+                    let mut m = Message::error_msg(0, OpCode::Query, ResponseCode::ServFail);
+                    m.metadata.recursion_available = true;
+                    m.add_query(key.query());
+                    Some(m)
+                });
+                match held {
+                    Some(h) => {
+                        self.follow_up(s, Stage::Dns64A, RecordType::A, h, now, &mut spare, env)
+                    }
+                    None => self.fail_slot(s, ResponseCode::ServFail, &mut spare, env),
+                }
             } else {
                 self.fail_slot(s, ResponseCode::ServFail, &mut spare, env);
             }
         }
+    }
+
+    /// Whether DNS64 synthesis applies to slot `s`'s question (AAAA, class IN, DNS64 on, not
+    /// both CD and DO).
+    fn dns64_applies(&self, s: u32) -> bool {
+        self.cfg.dns64.is_some()
+            && self
+                .slots
+                .get(s as usize)
+                .and_then(|sl| sl.key.as_ref())
+                .is_some_and(|k| {
+                    k.qtype == RecordType::AAAA
+                        && k.qclass == DNSClass::IN
+                        && !(k.dnssec_ok && k.checking_disabled)
+                })
     }
 }

@@ -586,6 +586,147 @@ fn pending_table_full_gives_servfail() {
     assert_eq!(h.p.counters().pending, 16);
 }
 
+#[test]
+fn full_pending_table_is_counted_bounded_and_other_queries_are_still_served() {
+    let mut h = H::new();
+    // An answer in the cache.
+    h.pod_query(&query(1, "cached.example.", RecordType::A));
+    let (m, q) = h.upstream();
+    h.answer(
+        &m,
+        &q,
+        ResponseCode::NoError,
+        vec![a("cached.example.", 300, "192.0.2.77")],
+        vec![],
+    );
+    h.take();
+    // Fill the table (16), then a flood of new names.
+    let out: Vec<(UdpMeta, Message)> = (0..16u16)
+        .map(|i| {
+            h.pod_query(&query(i, &format!("slow{i}.example."), RecordType::A));
+            h.upstream()
+        })
+        .collect();
+    for i in 0..5_000u32 {
+        let o = h.pod_query(&query(
+            i as u16,
+            &format!("flood{i}.example."),
+            RecordType::A,
+        ));
+        let Outcome::Reply(f) = o else {
+            panic!("flood query {i}: {}", o.kind())
+        };
+        if i % 1000 == 0 {
+            let m = parse_udp(f.data()).unwrap().unwrap();
+            let msg = Message::from_vec(&f.data()[m.payload()]).unwrap();
+            assert_eq!(msg.metadata.response_code, ResponseCode::ServFail);
+            assert_eq!(msg.metadata.id, i as u16);
+        }
+    }
+    let c = h.p.counters();
+    assert_eq!((c.pending_full, c.pending, c.servfail), (5_000, 16, 5_000));
+    assert!(
+        h.env.routed.is_empty(),
+        "no upstream query beyond the table"
+    );
+    // Bounded: the tables never grow past the capacity.
+    assert_eq!(h.p.slots.len(), 16);
+    assert!(h.p.by_key.len() <= 16 && h.p.by_upstream.len() <= 16);
+    // Cache hits are still served, and a pod asking an outstanding name joins it.
+    assert_eq!(
+        a_addrs(&hit(&mut h, &query(77, "cached.example.", RecordType::A))),
+        vec![Ipv4Addr::new(192, 0, 2, 77)]
+    );
+    assert_eq!(
+        h.pod_query(&query(500, "slow0.example.", RecordType::A))
+            .kind(),
+        "held"
+    );
+    assert_eq!(h.p.counters().merged, 1);
+    // An answer frees its slot: both pods get it, and new names are forwarded again.
+    let (m, q) = &out[0];
+    h.answer(
+        m,
+        q,
+        ResponseCode::NoError,
+        vec![a("slow0.example.", 60, "192.0.2.1")],
+        vec![],
+    );
+    assert_eq!(h.take().len(), 2);
+    assert_eq!(
+        h.pod_query(&query(9, "after.example.", RecordType::A))
+            .kind(),
+        "held"
+    );
+    h.upstream();
+    // Timeouts free the rest: nothing stays pending.
+    for _ in 0..4 {
+        h.now += 1000;
+        h.poll();
+    }
+    h.take();
+    assert_eq!(h.p.counters().pending, 0);
+}
+
+#[test]
+fn exhausted_dns46_slice_is_counted_bounded_and_other_queries_are_still_served() {
+    let mut h = H::new();
+    h.map.slice = 2;
+    let aaaa_only = |h: &mut H, n: &str, v6: &str| {
+        dns46(
+            h,
+            n,
+            (ResponseCode::NoError, vec![], vec![]),
+            Some((ResponseCode::NoError, vec![aaaa(n, 300, v6)], vec![])),
+        )
+        .unwrap()
+    };
+    let first = aaaa_only(&mut h, "m1.example.", "2001:db8::1:1");
+    let second = aaaa_only(&mut h, "m2.example.", "2001:db8::1:2");
+    assert_eq!(a_addrs(&first), vec![Ipv4Addr::new(100, 64, 0, 10)]);
+    assert_eq!(a_addrs(&second), vec![Ipv4Addr::new(100, 64, 0, 11)]);
+    // The slice is exhausted: every further name gets the sorry IP, nothing is kept for it.
+    let sorry = Ipv4Addr::new(100, 64, 255, 254);
+    for i in 0..300 {
+        let n = format!("x{i}.example.");
+        let ans = aaaa_only(&mut h, &n, &format!("2001:db8::2:{i:x}"));
+        assert_eq!(a_addrs(&ans), vec![sorry], "{n}");
+    }
+    let c = h.p.counters();
+    assert_eq!((c.dns46_sorry, c.synthesized46), (300, 2));
+    assert_eq!(c.cache_entries, 2, "sorry answers are not cached");
+    assert_eq!(c.pending, 0);
+    assert_eq!(h.map.map.len(), 2, "no mapping for a sorry answer");
+    // Names already mapped keep their address; an IPv6 host already mapped under another name
+    // too; an A-only name is answered as usual.
+    assert_eq!(
+        a_addrs(&hit(&mut h, &query(3, "m1.example.", RecordType::A))),
+        a_addrs(&first)
+    );
+    let other = aaaa_only(&mut h, "m2-alias.example.", "2001:db8::1:2");
+    assert_eq!(a_addrs(&other), a_addrs(&second));
+    h.pod_query(&query(4, "v4.example.", RecordType::A));
+    let (m, q) = h.upstream();
+    h.answer(
+        &m,
+        &q,
+        ResponseCode::NoError,
+        vec![a("v4.example.", 60, "192.0.2.4")],
+        vec![],
+    );
+    assert_eq!(a_addrs(&h.pod_answer()), vec![Ipv4Addr::new(192, 0, 2, 4)]);
+    // Without a sorry IP: SERVFAIL, counted.
+    let mut s = settings();
+    if let Some(d) = &mut s.dns46 {
+        d.sorry_ip = None;
+    }
+    let mut h = H::with(s);
+    h.map.slice = 0;
+    let ans = aaaa_only(&mut h, "y.example.", "2001:db8::3:1");
+    assert_eq!(ans.metadata.response_code, ResponseCode::ServFail);
+    assert_eq!(h.p.counters().dns46_unavailable, 1);
+}
+
 // ---------------------------------------------------------------------------------------
 // Spoofing
 // ---------------------------------------------------------------------------------------
@@ -658,6 +799,163 @@ fn replies_with_wrong_id_port_server_or_question_are_never_accepted() {
         vec![],
     );
     assert_eq!(a_addrs(&h.pod_answer()), vec![Ipv4Addr::new(192, 0, 2, 10)]);
+}
+
+/// One forged reply for the outstanding query `(m, q)`: `kind` says which field is wrong
+/// (0 ID, 1 destination port, 2 server address, 3 server port, 4 question).
+fn forgery(m: &UdpMeta, q: &Message, kind: u32, r: u32) -> (IpAddr, u16, u16, Message) {
+    let (lo, hi) = (61440u16, 61500u16);
+    let span = u32::from(hi - lo) + 1;
+    let mut id = q.metadata.id;
+    let (mut server, mut sport, mut dport) = (m.dst, m.dport, m.sport);
+    let mut qname = q.queries[0].name.clone();
+    let mut qtype = q.queries[0].query_type;
+    match kind {
+        0 => id = id.wrapping_add(1 + (r % 65535) as u16),
+        1 => dport = lo + ((u32::from(dport - lo) + 1 + r % (span - 1)) % span) as u16,
+        2 => server = IpAddr::V4(Ipv4Addr::from(0xc633_6400 | (r & 0xff) | 0x100)),
+        3 => sport = sport.wrapping_add(1 + (r % 65535) as u16),
+        _ if r & 1 == 0 => qname = name("elsewhere.example."),
+        _ => qtype = RecordType::AAAA,
+    }
+    let mut resp = Message::response(id, OpCode::Query);
+    resp.add_query(Query::query(qname.clone(), qtype));
+    resp.add_answer(Record::from_rdata(
+        qname,
+        86400,
+        RData::A(hickory_proto::rr::rdata::A(Ipv4Addr::new(6, 6, 6, 6))),
+    ));
+    (server, sport, dport, resp)
+}
+
+#[test]
+fn forged_reply_flood_wrong_id_port_question_or_server_zero_accepted_and_counted() {
+    let mut s = settings();
+    s.pending_capacity = 64;
+    let mut h = H::with(s);
+    let out: Vec<(UdpMeta, Message)> = (0..32u16)
+        .map(|i| {
+            h.pod_query(&query(i, &format!("victim{i}.example."), RecordType::A));
+            h.upstream()
+        })
+        .collect();
+    let mut rng = StdRng::from_seed([5; 32]);
+    let n = 50_000u32;
+    for i in 0..n {
+        let (m, q) = &out[(i % 32) as usize];
+        let (server, sport, dport, r) = forgery(m, q, i % 5, rng.next_u32());
+        let o = h.deliver(server, IpAddr::V4(SELF4), sport, dport, &r);
+        assert_eq!(
+            o.drop_reason(),
+            Some(DropReason::DnsSpoofedReply),
+            "forgery {i} (kind {})",
+            i % 5
+        );
+    }
+    let c = h.p.counters();
+    assert!(h.env.routed.is_empty(), "nothing reached a pod");
+    assert_eq!(c.spoofed_reply, u64::from(n), "every forgery counted");
+    assert_eq!((c.upstream_replies, c.cache_entries), (0, 0), "0 accepted");
+    assert_eq!(c.pending, 32, "the forgeries ended no query");
+    // The genuine answers are still accepted.
+    for (i, (m, q)) in out.iter().enumerate() {
+        let n = format!("victim{i}.example.");
+        h.answer(
+            m,
+            q,
+            ResponseCode::NoError,
+            vec![a(&n, 60, "192.0.2.10")],
+            vec![],
+        );
+        assert_eq!(a_addrs(&h.pod_answer()), vec![Ipv4Addr::new(192, 0, 2, 10)]);
+    }
+    assert_eq!(h.p.counters().upstream_replies, 32);
+}
+
+/// Pearson correlation of consecutive values.
+fn serial_correlation(v: &[f64]) -> f64 {
+    let n = (v.len() - 1) as f64;
+    let (x, y) = (&v[..v.len() - 1], &v[1..]);
+    let mx = x.iter().sum::<f64>() / n;
+    let my = y.iter().sum::<f64>() / n;
+    let cov: f64 = x.iter().zip(y).map(|(a, b)| (a - mx) * (b - my)).sum();
+    let vx: f64 = x.iter().map(|a| (a - mx).powi(2)).sum();
+    let vy: f64 = y.iter().map(|b| (b - my).powi(2)).sum();
+    cov / (vx * vy).sqrt()
+}
+
+/// Chi-square statistic of `v` over `buckets` equal buckets of `[0, range)`.
+fn chi_square(v: &[u32], range: u32, buckets: u32) -> f64 {
+    let mut count = vec![0f64; buckets as usize];
+    for &x in v {
+        count[(u64::from(x) * u64::from(buckets) / u64::from(range)) as usize] += 1.0;
+    }
+    let e = v.len() as f64 / f64::from(buckets);
+    count.iter().map(|c| (c - e).powi(2) / e).sum()
+}
+
+#[test]
+fn query_ids_and_source_ports_are_spread_over_10000_queries() {
+    let mut s = settings();
+    s.query_ports = DEFAULT_QUERY_PORTS;
+    s.pending_capacity = 10_000;
+    let mut h = H::with(s);
+    let n = 10_000usize;
+    let (mut ids, mut ports) = (Vec::with_capacity(n), Vec::with_capacity(n));
+    for i in 0..n {
+        h.pod_query(&query(1, &format!("s{i}.example."), RecordType::A));
+        let (m, q) = h.upstream();
+        ids.push(u32::from(q.metadata.id));
+        ports.push(u32::from(m.sport - DEFAULT_QUERY_PORTS.0));
+    }
+    let span = u32::from(DEFAULT_QUERY_PORTS.1 - DEFAULT_QUERY_PORTS.0) + 1;
+    assert!(ports.iter().all(|&p| p < span), "ports inside the range");
+    let distinct = |v: &[u32]| v.iter().collect::<std::collections::HashSet<_>>().len();
+    let pairs: std::collections::HashSet<_> = ids.iter().zip(&ports).collect();
+    assert_eq!(
+        pairs.len(),
+        n,
+        "no two outstanding queries share a port and an ID"
+    );
+    // Uniform draws: about 9 268 distinct IDs of 65 536 and 3 739 ports of 4 096.
+    let (di, dp) = (distinct(&ids), distinct(&ports));
+    assert!(di >= 9_100, "{di} distinct IDs");
+    assert!(dp >= 3_600, "{dp} distinct ports");
+    // Chi-square over 64 buckets (63 degrees of freedom; 120 is far in the tail).
+    let (ci, cp) = (chi_square(&ids, 65_536, 64), chi_square(&ports, span, 64));
+    assert!(ci < 120.0, "IDs chi-square {ci}");
+    assert!(cp < 120.0, "ports chi-square {cp}");
+    // Each bit set about half the time (6 standard deviations: 300).
+    for b in 0..16 {
+        let ones = ids.iter().filter(|&&x| x >> b & 1 == 1).count();
+        assert!((4_700..=5_300).contains(&ones), "ID bit {b}: {ones}");
+    }
+    for b in 0..12 {
+        let ones = ports.iter().filter(|&&x| x >> b & 1 == 1).count();
+        assert!((4_700..=5_300).contains(&ones), "port bit {b}: {ones}");
+    }
+    // No sequence: consecutive values differing by -1, 0 or +1 are as rare as chance makes them
+    // (0.5 expected for IDs, 7 for ports), and consecutive values are uncorrelated.
+    let steps = |v: &[u32], m: u32| {
+        v.windows(2)
+            .filter(|w| {
+                let d = (w[1] + m - w[0]) % m;
+                d <= 1 || d == m - 1
+            })
+            .count()
+    };
+    assert!(steps(&ids, 65_536) <= 5, "ID steps {}", steps(&ids, 65_536));
+    assert!(
+        steps(&ports, span) <= 25,
+        "port steps {}",
+        steps(&ports, span)
+    );
+    let f = |v: &[u32]| v.iter().map(|&x| f64::from(x)).collect::<Vec<_>>();
+    let (ri, rp) = (serial_correlation(&f(&ids)), serial_correlation(&f(&ports)));
+    assert!(ri.abs() < 0.05, "ID serial correlation {ri}");
+    assert!(rp.abs() < 0.05, "port serial correlation {rp}");
+    // The upstream queries are independent of the pods' IDs (all 1 here).
+    assert!(ids.iter().filter(|&&x| x == 1).count() < 5);
 }
 
 #[test]
@@ -966,7 +1264,7 @@ fn seed_answer_only_after_the_mapping_is_persisted() {
 }
 
 #[test]
-fn dns46_existing_mapping_is_reused() {
+fn seed_get_the_existing_ipv4_to_ipv6_mapping_from_the_data_store() {
     let mut h = H::new();
     let v6: Ipv6Addr = "2001:db8::48".parse().unwrap();
     h.map.map.insert(v6, Ipv4Addr::new(100, 64, 0, 200));
@@ -1361,6 +1659,66 @@ fn rfc6147_5_1_2_other_rcode_is_treated_as_empty_answer() {
 }
 
 #[test]
+fn rfc6147_5_1_3_aaaa_query_timeout_counts_as_servfail_and_is_synthesized() {
+    let mut h = H::new();
+    h.pod_query_from(
+        IpAddr::V6(pod6()),
+        IpAddr::V6(resolver6()),
+        &q64("mute6.example."),
+    );
+    let (_, uq) = h.upstream();
+    assert_eq!(uq.queries[0].query_type, RecordType::AAAA);
+    // Both servers leave the AAAA query unanswered.
+    h.now += 1000;
+    h.poll();
+    let (_, uq) = h.upstream();
+    assert_eq!(uq.queries[0].query_type, RecordType::AAAA, "next server");
+    h.now += 1000;
+    h.poll();
+    let (m, uq) = h.upstream();
+    assert_eq!(
+        uq.queries[0].query_type,
+        RecordType::A,
+        "then A, as for SERVFAIL"
+    );
+    assert_eq!(SocketAddr::new(m.dst, m.dport), SERVER_A.parse().unwrap());
+    h.answer(
+        &m,
+        &uq,
+        ResponseCode::NoError,
+        vec![a("mute6.example.", 3600, "192.0.2.50")],
+        vec![],
+    );
+    let (to, ans) = h.take().remove(0);
+    assert_eq!(to.dst, IpAddr::V6(pod6()));
+    assert_eq!(ans.metadata.response_code, ResponseCode::NoError);
+    assert_eq!(
+        aaaa_addrs(&ans),
+        vec!["64:ff9b::c000:232".parse::<Ipv6Addr>().unwrap()]
+    );
+    assert_eq!(ttl_of(&ans, RecordType::AAAA), 600, "no SOA: at most 600 s");
+    // The A query timing out as well: SERVFAIL.
+    h.pod_query_from(
+        IpAddr::V6(pod6()),
+        IpAddr::V6(resolver6()),
+        &q64("mute.example."),
+    );
+    h.take();
+    for _ in 0..4 {
+        h.now += 1000;
+        h.poll();
+    }
+    let ans = h
+        .take()
+        .into_iter()
+        .find(|(m, _)| m.dst == IpAddr::V6(pod6()))
+        .map(|(_, a)| a)
+        .expect("an answer to the pod");
+    assert_eq!(ans.metadata.response_code, ResponseCode::ServFail);
+    assert_eq!(h.p.counters().pending, 0);
+}
+
+#[test]
 fn rfc6147_5_1_4_aaaa_in_v4_mapped_prefix_counts_as_absent() {
     let mut h = H::new();
     let ans = dns64(
@@ -1414,7 +1772,7 @@ fn rfc6147_5_1_4_configured_exclusions_count_as_absent() {
 }
 
 #[test]
-fn rfc6147_5_1_6_cname_chain_is_kept() {
+fn rfc6147_5_1_5_cname_chain_is_kept() {
     let mut h = H::new();
     let ans = dns64(
         &mut h,
@@ -1491,7 +1849,7 @@ fn rfc6147_5_1_7_ttl_at_most_600_without_soa() {
 }
 
 #[test]
-fn rfc6147_5_1_empty_a_answer_returns_the_original_aaaa_answer() {
+fn rfc6147_5_1_6_empty_a_answer_returns_the_original_aaaa_answer() {
     let mut h = H::new();
     let ans = dns64(
         &mut h,
@@ -1547,7 +1905,7 @@ fn rfc6147_5_5_no_synthesis_when_cd_and_do_are_set() {
 }
 
 #[test]
-fn rfc6147_5_1_8_embedding_uses_the_configured_prefix() {
+fn rfc6147_5_2_embedding_uses_the_configured_prefix() {
     let mut s = settings();
     if let Some(d) = &mut s.dns64 {
         d.prefix = Prefix6 {
@@ -1772,6 +2130,122 @@ fn malformed_upstream_replies_are_dropped_and_the_query_stays_pending() {
         vec![],
     );
     assert_eq!(a_addrs(&h.pod_answer()).len(), 1);
+}
+
+#[test]
+fn malformed_records_in_an_upstream_answer_are_counted_drops_never_a_panic() {
+    let mut h = H::new();
+    h.pod_query(&query(1, "mal.example.", RecordType::A));
+    let (m, q) = h.upstream();
+    let mut r = Message::response(q.metadata.id, OpCode::Query);
+    r.add_query(q.queries[0].clone());
+    let mut head = Vec::new();
+    assert!(encode(&r, &mut head));
+    let at = head.len() as u8; // where the answer record starts
+    let rec = |name: &[u8], rtype: u16, rdlen: u16, rdata: &[u8]| {
+        let mut v = name.to_vec();
+        v.extend_from_slice(&rtype.to_be_bytes());
+        v.extend_from_slice(&[0, 1, 0, 0, 0, 60]);
+        v.extend_from_slice(&rdlen.to_be_bytes());
+        v.extend_from_slice(rdata);
+        v
+    };
+    let mut long = Vec::new();
+    for _ in 0..5 {
+        long.push(63);
+        long.extend_from_slice(&[b'a'; 63]);
+    }
+    long.push(0);
+    let mut label64 = vec![64];
+    label64.extend_from_slice(&[b'a'; 64]);
+    label64.push(0);
+    // A name over 255 bytes made of pointers only: five 63-byte labels, each followed by a
+    // pointer to the previous one, in the RDATA of a first (NULL) record; the second record's
+    // owner points at the last label.
+    let rdata_at = usize::from(at) + 12;
+    let mut chain = Vec::new();
+    let mut prev: Option<usize> = None;
+    for _ in 0..5 {
+        let off = rdata_at + chain.len();
+        chain.push(63);
+        chain.extend_from_slice(&[b'b'; 63]);
+        match prev {
+            Some(p) => chain.extend_from_slice(&[0xc0 | (p >> 8) as u8, p as u8]),
+            None => chain.push(0),
+        }
+        prev = Some(off);
+    }
+    let last = prev.unwrap_or(12);
+    let mut chained = rec(&[0xc0, 12], 10, chain.len() as u16, &chain);
+    chained.extend_from_slice(&rec(
+        &[0xc0 | (last >> 8) as u8, last as u8],
+        1,
+        4,
+        &[1, 2, 3, 4],
+    ));
+    let cases: Vec<(&str, u16, Vec<u8>)> = vec![
+        (
+            "owner compression loop",
+            1,
+            rec(&[0xc0, at], 1, 4, &[1, 2, 3, 4]),
+        ),
+        (
+            "owner pointer forward",
+            1,
+            rec(&[0xc0, at + 20], 1, 4, &[1, 2, 3, 4]),
+        ),
+        (
+            "owner pointer past end",
+            1,
+            rec(&[0xc0, 0xff], 1, 4, &[1, 2, 3, 4]),
+        ),
+        ("owner label > 63", 1, rec(&label64, 1, 4, &[1, 2, 3, 4])),
+        ("owner name > 255", 1, rec(&long, 1, 4, &[1, 2, 3, 4])),
+        ("name > 255 through pointers", 2, chained),
+        (
+            "rdlength past end",
+            1,
+            rec(&[0xc0, 12], 1, 200, &[1, 2, 3, 4]),
+        ),
+        ("A rdata of 3 bytes", 1, rec(&[0xc0, 12], 1, 3, &[1, 2, 3])),
+        ("CNAME target loop", 1, {
+            let rd = usize::from(at) + 12;
+            rec(&[0xc0, 12], 5, 2, &[0xc0, rd as u8])
+        }),
+        (
+            "inflated ANCOUNT",
+            0xffff,
+            rec(&[0xc0, 12], 1, 4, &[1, 2, 3, 4]),
+        ),
+        ("inflated ARCOUNT", 1, {
+            let mut v = rec(&[0xc0, 12], 1, 4, &[1, 2, 3, 4]);
+            v.extend_from_slice(&[0; 3]);
+            v
+        }),
+    ];
+    let n = cases.len() as u64;
+    for (what, ancount, body) in cases {
+        let mut p = head.clone();
+        p[6..8].copy_from_slice(&ancount.to_be_bytes());
+        if what == "inflated ARCOUNT" {
+            p[10..12].copy_from_slice(&0x00ffu16.to_be_bytes());
+        }
+        p.extend_from_slice(&body);
+        let o = h.deliver_raw(m.dst, m.src, m.dport, m.sport, &p);
+        assert_eq!(o.drop_reason(), Some(DropReason::DnsMalformed), "{what}");
+    }
+    let c = h.p.counters();
+    assert_eq!(c.upstream_malformed, n, "each one counted");
+    assert_eq!(c.pending, 1, "the query is still outstanding");
+    assert!(h.env.routed.is_empty());
+    h.answer(
+        &m,
+        &q,
+        ResponseCode::NoError,
+        vec![a("mal.example.", 60, "192.0.2.8")],
+        vec![],
+    );
+    assert_eq!(a_addrs(&h.pod_answer()), vec![Ipv4Addr::new(192, 0, 2, 8)]);
 }
 
 proptest! {
