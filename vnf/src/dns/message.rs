@@ -13,7 +13,7 @@
 //! encoding reuses the caller's buffers. All of this is bounded by the message size (at most one
 //! UDP payload).
 
-use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query, ResponseCode};
+use hickory_proto::op::{Edns, Header, Message, MessageType, OpCode, Query, ResponseCode};
 use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
 use hickory_proto::serialize::binary::{BinDecodable, BinDecoder, BinEncodable, BinEncoder};
 
@@ -24,15 +24,43 @@ pub const MAX_CHAIN: usize = 16;
 /// The DNS header length.
 pub const HEADER_LEN: usize = 12;
 
-/// The cache and merge key: lowercased name (hickory `Name` compares and hashes
-/// case-insensitively), type, class, and the DO and CD bits of the query.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+/// The cache and merge key: lowercased name (hickory `Name` compares case-insensitively),
+/// type, class, and the DO and CD bits of the query.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QKey {
     pub name: Name,
     pub qtype: RecordType,
     pub qclass: DNSClass,
     pub dnssec_ok: bool,
     pub checking_disabled: bool,
+}
+
+/// Hashes the lowercased wire form of the name (label lengths and letters) in one `write`,
+/// with the other fields: equal keys (names equal but for case) hash alike, as `Eq` needs.
+/// One call instead of hickory's byte-at-a-time `Hash` for `Name` keeps the lookup cheap.
+impl std::hash::Hash for QKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        let mut buf = [0u8; 256];
+        let mut n = 0;
+        for label in self.name.iter() {
+            let Some(dst) = buf.get_mut(n..n + 1 + label.len()) else {
+                break;
+            };
+            dst[0] = label.len() as u8;
+            for (d, s) in dst[1..].iter_mut().zip(label) {
+                *d = s.to_ascii_lowercase();
+            }
+            n += 1 + label.len();
+        }
+        state.write(&buf[..n]);
+        state.write_u16(u16::from(self.qtype));
+        state.write_u16(u16::from(self.qclass));
+        state.write_u8(
+            u8::from(self.name.is_fqdn())
+                | u8::from(self.dnssec_ok) << 1
+                | u8::from(self.checking_disabled) << 2,
+        );
+    }
 }
 
 impl QKey {
@@ -76,7 +104,11 @@ pub enum ParsedQuery {
     Ignore,
 }
 
-/// Parses a pod's query.
+/// Parses a pod's query with hickory-proto's decoder, without allocating for a name of up to
+/// 32 bytes: the header ([`Header`]), the one question ([`Query`]), then the additional
+/// records, whose owner names are read and RDATA skipped; the OPT record gives the EDNS payload
+/// size and the DO bit (its options are not needed). FORMERR for anything that does not parse,
+/// for QDCOUNT other than 1, for answer or authority records, or for two OPT records.
 pub fn parse_query(payload: &[u8]) -> ParsedQuery {
     if payload.len() < HEADER_LEN {
         return ParsedQuery::Ignore;
@@ -99,28 +131,54 @@ pub fn parse_query(payload: &[u8]) -> ParsedQuery {
             rcode: ResponseCode::NotImp,
         };
     }
-    let Ok(msg) = Message::from_vec(payload) else {
+    let mut d = BinDecoder::new(payload);
+    let Ok(Header { metadata, counts }) = Header::read(&mut d) else {
         return formerr;
     };
-    if msg.queries.len() != 1 || !msg.answers.is_empty() || !msg.authorities.is_empty() {
+    if counts.queries != 1 || counts.answers != 0 || counts.authorities != 0 {
         return formerr;
     }
-    let Some(q) = msg.queries.into_iter().next() else {
+    let Ok(q) = Query::read(&mut d) else {
         return formerr;
     };
-    let edns = msg.edns.as_ref();
+    let mut edns: Option<(u16, bool)> = None;
+    for _ in 0..counts.additionals {
+        let Some((rtype, class, ttl)) = read_record_skipping_rdata(&mut d) else {
+            return formerr;
+        };
+        if rtype == u16::from(RecordType::OPT) {
+            if edns.is_some() {
+                return formerr;
+            }
+            // RFC 6891 6.1.3: the TTL holds the extended RCODE, the version and the flags (DO
+            // is the top bit of the flags).
+            edns = Some((class, ttl & 0x8000 != 0));
+        }
+    }
     ParsedQuery::Query(ClientQuery {
         id,
-        recursion_desired: msg.metadata.recursion_desired,
-        edns_payload: edns.map(|e| e.max_payload()),
+        recursion_desired: metadata.recursion_desired,
+        edns_payload: edns.map(|(p, _)| p),
         key: QKey {
             name: q.name,
             qtype: q.query_type,
             qclass: q.query_class,
-            dnssec_ok: edns.is_some_and(|e| e.flags().dnssec_ok),
-            checking_disabled: msg.metadata.checking_disabled,
+            dnssec_ok: edns.is_some_and(|(_, d)| d),
+            checking_disabled: metadata.checking_disabled,
         },
     })
+}
+
+/// Reads one resource record's owner name (hickory-proto), TYPE, CLASS and TTL, and skips its
+/// RDATA; `None` if it runs past the message.
+fn read_record_skipping_rdata(d: &mut BinDecoder<'_>) -> Option<(u16, u16, u32)> {
+    Name::read(d).ok()?;
+    let fixed = d.read_slice(10).ok()?.unverified();
+    let be16 = |i: usize| u16::from_be_bytes([fixed[i], fixed[i + 1]]);
+    let ttl = u32::from_be_bytes([fixed[4], fixed[5], fixed[6], fixed[7]]);
+    let (rtype, class, rdlen) = (be16(0), be16(2), be16(8));
+    d.read_slice(usize::from(rdlen)).ok()?;
+    Some((rtype, class, ttl))
 }
 
 /// A header-only error response (RCODE `rcode`) to query `id`.
