@@ -303,6 +303,72 @@ fn udp6_10000_concurrent_flows_all_answered_rfc4787() {
     udp_many("snat-udp6", &format!("[{EXT_V6}]:7000"), POOL_V6);
 }
 
+/// A full session table (issue 11, item 4): `sessions_per_worker = 10`; ten flows fill it, 200
+/// more flows are refused, every datagram of them counted as `nat_table_full`, and the first
+/// ten keep working with their mappings.
+#[test]
+fn full_session_table_drops_and_counts_new_flows_existing_keep_working() {
+    require_root();
+    let _s = serial();
+    let dir = egress_tests::test_dir("snat-full").unwrap();
+    let topo = NetTopology::new(None);
+    let peer = peer();
+    let server = format!("{EXT_V4}:7000");
+    let _echo = peer.echo(&topo.ext, &server, dir.path()).unwrap();
+    let snat =
+        format!("\n[snat]\npool_v4 = [\"{POOL_V4}\"]\npool_v6 = []\nsessions_per_worker = 10\n");
+    let vnf = start(&topo, "snat-full", &snat);
+    let retry = Duration::from_millis(300);
+    let first = peer
+        .flows(
+            &topo.pod,
+            &server,
+            10,
+            retry,
+            Duration::from_secs(10),
+            Some(30000),
+        )
+        .unwrap();
+    assert_eq!(first.answered(), 10, "{}", first.output);
+
+    let before = drop_count(&vnf, "nat_table_full", 0);
+    let extra = peer
+        .flows(
+            &topo.pod,
+            &server,
+            200,
+            retry,
+            Duration::from_secs(2),
+            Some(31000),
+        )
+        .unwrap();
+    assert_eq!(extra.answered(), 0, "{}", extra.output);
+    let after = drop_count(&vnf, "nat_table_full", before + extra.sent);
+    eprintln!(
+        "full table: {} datagrams of 200 new flows sent, nat_table_full {before} -> {after}",
+        extra.sent
+    );
+    assert_eq!(
+        after - before,
+        extra.sent,
+        "every datagram of a new flow counted"
+    );
+
+    let again = peer
+        .flows(
+            &topo.pod,
+            &server,
+            10,
+            retry,
+            Duration::from_secs(10),
+            Some(30000),
+        )
+        .unwrap();
+    assert_eq!(again.answered(), 10, "{}", again.output);
+    assert_eq!(seen(&again), seen(&first), "same mappings as before");
+    vnf.stop().unwrap();
+}
+
 /// Two workers, each port with two queues (`net_af_packet` `qpairs=2`: the kernel's fanout
 /// hash spreads the flows over the queues like RSS). 10 000 UDP flows from the pod: each flow's
 /// packets from the pod stay on one worker (the one that opens its session and allocates its

@@ -12,6 +12,7 @@ mod eal;
 mod error;
 mod lcore;
 mod mbuf;
+pub mod mem;
 mod mempool;
 mod port;
 pub mod privs;

@@ -18,6 +18,7 @@ pub mod handoff;
 pub mod io;
 pub mod mbuf;
 pub mod pipeline;
+pub mod prefetch;
 pub mod snapshot;
 pub mod worker;
 

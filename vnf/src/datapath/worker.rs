@@ -242,6 +242,9 @@ impl Worker {
                         pool: self.pool,
                         peers: &self.peers,
                     };
+                    if let Some(nat) = eg.pipeline.features.as_ref().and_then(|f| f.nat()) {
+                        super::prefetch::prefetch_burst(nat, &rx);
+                    }
                     match eg.handoff.as_mut() {
                         Some(h) => {
                             for m in rx.drain() {

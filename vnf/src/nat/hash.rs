@@ -40,6 +40,16 @@ pub(crate) fn hash_words(k: [u64; 2], words: &[u64]) -> u64 {
     mix(h ^ (words.len() as u64) ^ M2, k[0] ^ M1)
 }
 
+/// Hashes the five words of a session key with the secret `k`: two independent
+/// multiply-folds over the address halves, then one over their results and the ports word, so
+/// the latency is two multiplies instead of one per word.
+#[inline(always)]
+pub(crate) fn hash_key(k: [u64; 2], w: [u64; 5]) -> u64 {
+    let x = mix(w[0] ^ k[0], w[1] ^ k[1] ^ M1);
+    let y = mix(w[2] ^ k[1] ^ M2, w[3] ^ k[0].rotate_left(32));
+    mix(x ^ w[4] ^ M1, y ^ k[1].rotate_left(17) ^ M2)
+}
+
 /// A keyed pseudo-random sequence (not cryptographic; unpredictable without the key).
 #[derive(Debug, Clone)]
 pub struct Rng {
@@ -81,6 +91,35 @@ mod tests {
         assert_ne!(hash_words(k, &[5, 6]), hash_words(k, &[6, 5]));
         assert_ne!(hash_words(k, &[5, 6]), hash_words([1, 3], &[5, 6]));
         assert_ne!(random_secret(), [0, 0]);
+    }
+
+    #[test]
+    fn key_hash_depends_on_every_word_and_the_key() {
+        let k = [0x1234_5678, 0x9abc_def0];
+        let base = [
+            0,
+            0xffff_0000_0a00_0001,
+            0,
+            0xffff_0000_c633_6401,
+            0x11_2710_01bb,
+        ];
+        let h = hash_key(k, base);
+        for i in 0..5 {
+            for bit in [0, 17, 63] {
+                let mut w = base;
+                w[i] ^= 1 << bit;
+                assert_ne!(hash_key(k, w), h, "word {i} bit {bit}");
+            }
+        }
+        assert_ne!(hash_key([1, 2], base), h);
+        // The home slot bits (high half) spread over sequential ports.
+        let mut seen = std::collections::HashSet::new();
+        for p in 0..4096u64 {
+            let mut w = base;
+            w[4] = 0x11_0000_01bb | p << 16;
+            seen.insert(hash_key(k, w) >> 48);
+        }
+        assert!(seen.len() > 3800, "{}", seen.len());
     }
 
     #[test]

@@ -28,12 +28,11 @@ impl Index {
     /// An index for up to `entries` entries (at least 2 slots per entry, a power of two).
     pub fn with_entries(entries: usize) -> Index {
         let slots = (entries.max(1) * 2).next_power_of_two().max(16);
-        let mut v = vec![0u64; slots];
-        // Touch every page now (the allocator hands out lazily mapped zero pages), so that no
-        // page fault happens on the hot path.
-        for s in v.iter_mut().step_by(512) {
-            *s = std::hint::black_box(0);
-        }
+        let mut v: Vec<u64> = Vec::with_capacity(slots);
+        // Huge pages (a random probe then costs no TLB miss), then write every slot now, so
+        // that no page fault happens on the hot path.
+        rte::mem::advise_huge_pages(v.spare_capacity_mut());
+        v.resize(slots, 0);
         Index {
             slots: v,
             mask: slots - 1,
@@ -54,6 +53,33 @@ impl Index {
     /// Bytes of the slot array.
     pub fn bytes(&self) -> usize {
         self.slots.len() * 8
+    }
+
+    /// Starts loading the home slot of `hash` (the first of a lookup's probes).
+    #[inline(always)]
+    pub fn prefetch(&self, hash: u64) {
+        if let Some(s) = self.slots.get(tag(hash) as usize & self.mask) {
+            rte::mem::prefetch(s);
+        }
+    }
+
+    /// The first entry stored under the tag of `hash` within the first few probes (a
+    /// candidate to prefetch; the lookup itself still compares the key).
+    #[inline(always)]
+    pub fn candidate(&self, hash: u64) -> Option<u32> {
+        let t = tag(hash);
+        let mut pos = t as usize & self.mask;
+        for _ in 0..4 {
+            let slot = self.slots.get(pos).copied().unwrap_or(0);
+            if slot == 0 {
+                return None;
+            }
+            if (slot >> 32) as u32 == t {
+                return Some((slot as u32).wrapping_sub(1));
+            }
+            pos = (pos + 1) & self.mask;
+        }
+        None
     }
 
     /// The entry whose hash is `hash` and for which `eq` holds.

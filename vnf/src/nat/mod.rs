@@ -59,7 +59,7 @@ pub use ports::owner_worker;
 pub use stateful::{StaticBib, XlatMeta, XlatNat, XlatNatConfig, XlatNatCounters};
 pub use table::{
     Dir, FlowKey, MappingView, NewSession, OpenError, Session, SessionKind, SessionTable,
-    TableConfig, TableCounters, TcpSeen, Timeouts,
+    TableConfig, TableCounters, TcpSeen, Timeouts, LOOKUP_BURST,
 };
 
 /// An address as the session table stores it: IPv6, or IPv4 as IPv4-mapped IPv6.
@@ -344,6 +344,27 @@ impl Nat {
     #[inline]
     pub fn return_port(&self, data: &[u8]) -> Option<u16> {
         snat::return_port(data, |a| self.table.is_snat_addr(a))
+    }
+
+    /// Burst pre-pass, step 1: computes the lookup a packet (IP header first) will make and
+    /// starts loading its index slot. Returns what step 2 needs, or `None` (nothing to
+    /// prefetch: not TCP/UDP/echo, or NAT off).
+    #[inline]
+    pub fn prefetch(&self, data: &[u8]) -> Option<(Dir, u64)> {
+        if !self.enabled {
+            return None;
+        }
+        let (dir, key) = snat::prefetch_key(data, |a| self.table.is_snat_addr(a))?;
+        let h = self.table.key_hash(&key);
+        self.table.prefetch(dir, h);
+        Some((dir, h))
+    }
+
+    /// Burst pre-pass, step 2 (after step 1 for the whole burst): starts loading the session
+    /// the slot points to.
+    #[inline]
+    pub fn prefetch_session(&self, dir: Dir, hash: u64) {
+        self.table.prefetch_session(dir, hash);
     }
 
     /// The counters.

@@ -268,6 +268,39 @@ fn parse_inner(d: &[u8], at: usize, end: usize, v6: bool) -> Option<Inner> {
     })
 }
 
+/// The lookup a packet will make, as far as a cheap look tells (for prefetching): out2in when
+/// it is to a SNAT address, else in2out; TCP, UDP and ICMP echo only.
+pub(super) fn prefetch_key(d: &[u8], is_snat: impl Fn(&Addr) -> bool) -> Option<(Dir, FlowKey)> {
+    let ip = parse_l3(d).ok()?;
+    if ip.later_fragment || ip.l4 + 8 > d.len() {
+        return None;
+    }
+    let out = is_snat(&ip.dst);
+    let (lport, rport) = match ip.proto {
+        TCP | UDP if out => (rd16(d, ip.l4 + 2), rd16(d, ip.l4)),
+        TCP | UDP => (rd16(d, ip.l4), rd16(d, ip.l4 + 2)),
+        p if is_icmp_of(p, ip.v6) && is_echo(*d.get(ip.l4)?, ip.v6, !out) => {
+            (rd16(d, ip.l4 + 4), 0)
+        }
+        _ => return None,
+    };
+    let (dir, local, remote) = if out {
+        (Dir::Out2In, ip.dst, ip.src)
+    } else {
+        (Dir::In2Out, ip.src, ip.dst)
+    };
+    Some((
+        dir,
+        FlowKey {
+            proto: ip.proto,
+            local,
+            local_port: lport,
+            remote,
+            remote_port: rport,
+        },
+    ))
+}
+
 /// The SNAT port a return packet is for: destination port, echo reply identifier, or the
 /// source port of the packet embedded in an ICMP error. `None` if not to a SNAT address.
 pub(super) fn return_port(d: &[u8], is_snat: impl Fn(&Addr) -> bool) -> Option<u16> {

@@ -31,7 +31,7 @@
 //! never matches), and `sweep` visits a bounded number of sessions per call to free the
 //! expired ones nobody looks up. Neither stalls: work per call is bounded by its budget.
 
-use super::hash::{hash_words, Rng};
+use super::hash::{hash_key, hash_words, Rng};
 use super::index::Index;
 use super::ports::{proto_space, Pool, PortError};
 use super::Addr;
@@ -130,7 +130,7 @@ fn halves(a: &Addr) -> (u64, u64) {
 }
 
 impl FlowKey {
-    /// The keyed hash of the key.
+    /// The keyed hash of the key (three multiplies, two of them independent).
     #[inline]
     pub fn hash(&self, secret: [u64; 2]) -> u64 {
         let (a, b) = halves(&self.local);
@@ -138,7 +138,7 @@ impl FlowKey {
         let ports = u64::from(self.proto) << 32
             | u64::from(self.local_port) << 16
             | u64::from(self.remote_port);
-        hash_words(secret, &[a, b, c, d, ports])
+        hash_key(secret, [a, b, c, d, ports])
     }
 }
 
@@ -184,8 +184,13 @@ pub struct TcpSeen {
 
 const NONE: u32 = u32::MAX;
 
-/// One session: both keys, the translation, its timer and TCP state. 88 bytes.
+/// One session: both keys, the translation, its timer and TCP state. Two cache lines
+/// (`repr(C, align(64))`, 128 bytes): the first holds everything an in2out hit of SNAT44/SNAT66
+/// reads (the in2out key, the outside address and port, the expiry, the TCP state), so an
+/// established flow from a pod costs one session cache line; the second holds what out2in and
+/// NAT46/NAT64 add (the remote as seen outside, the kind, the mapping).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(C, align(64))]
 pub struct Session {
     /// The pod's address.
     pub inside: Addr,
@@ -193,22 +198,22 @@ pub struct Session {
     pub remote_in: Addr,
     /// The SNAT address.
     pub outside: Addr,
-    /// The remote address as the world sees it (differs from `remote_in` for NAT46/NAT64).
-    pub remote_out: Addr,
     /// Expiry time (ms).
     pub expires: u64,
-    /// The mapping (while live), or the next free session (while free).
-    mapping: u32,
     pub inside_port: u16,
     pub remote_in_port: u16,
     pub outside_port: u16,
-    pub remote_out_port: u16,
-    /// IP protocol (6, 17, 1, 58).
+    /// IP protocol (6, 17, 1, 58; 0 while the slot is free).
     pub proto: u8,
-    kind: u8,
     /// [`tcp_state`] bits.
     pub tcp: u8,
-    live: bool,
+    // ---- second cache line ----
+    /// The remote address as the world sees it (differs from `remote_in` for NAT46/NAT64).
+    pub remote_out: Addr,
+    /// The mapping (while live), or the next free session (while free).
+    mapping: u32,
+    pub remote_out_port: u16,
+    kind: u8,
 }
 
 impl Session {
@@ -216,18 +221,23 @@ impl Session {
         inside: [0; 16],
         remote_in: [0; 16],
         outside: [0; 16],
-        remote_out: [0; 16],
         expires: 0,
-        mapping: NONE,
         inside_port: 0,
         remote_in_port: 0,
         outside_port: 0,
-        remote_out_port: 0,
         proto: 0,
-        kind: 0,
         tcp: 0,
-        live: false,
+        remote_out: [0; 16],
+        mapping: NONE,
+        remote_out_port: 0,
+        kind: 0,
     };
+
+    /// True while the slot holds a session (a free slot has protocol 0).
+    #[inline(always)]
+    fn live(&self) -> bool {
+        self.proto != 0
+    }
 
     /// The session's kind.
     #[inline]
@@ -525,6 +535,18 @@ pub struct TableCounters {
     pub expired: u64,
 }
 
+/// Most keys [`SessionTable::lookup_burst`] handles in one pass (a burst).
+pub const LOOKUP_BURST: usize = 32;
+
+/// `n` copies of `fill` in memory advised for huge pages and written now (no page fault, and
+/// few TLB misses, when the hot path touches it at random later).
+fn prealloc<T: Clone>(n: usize, fill: T) -> Vec<T> {
+    let mut v = Vec::with_capacity(n);
+    rte::mem::advise_huge_pages(v.spare_capacity_mut());
+    v.resize(n, fill);
+    v
+}
+
 /// The session table of one worker.
 #[derive(Debug, Clone)]
 pub struct SessionTable {
@@ -569,12 +591,12 @@ impl SessionTable {
             secret: cfg.secret,
             timeouts: cfg.timeouts,
             capacity: cap,
-            sessions: vec![Session::EMPTY; cap as usize],
+            sessions: prealloc(cap as usize, Session::EMPTY),
             sessions_used: 0,
             free_session: NONE,
             in2out: Index::with_entries(cap as usize),
             out2in: Index::with_entries(cap as usize),
-            maps: vec![Mapping::EMPTY; cap as usize],
+            maps: prealloc(cap as usize, Mapping::EMPTY),
             maps_used: 0,
             free_map: NONE,
             map_index: Index::with_entries(cap as usize),
@@ -652,7 +674,7 @@ impl SessionTable {
     /// Session `id`, if live.
     #[inline]
     pub fn session(&self, id: u32) -> Option<&Session> {
-        self.sessions.get(id as usize).filter(|s| s.live)
+        self.sessions.get(id as usize).filter(|s| s.live())
     }
 
     /// Live sessions.
@@ -661,7 +683,7 @@ impl SessionTable {
             .get(..self.sessions_used)
             .unwrap_or(&[])
             .iter()
-            .filter(|s| s.live)
+            .filter(|s| s.live())
     }
 
     /// Bytes of the structures sized by the capacity (slabs and indexes), divided by the
@@ -683,10 +705,74 @@ impl SessionTable {
         self.v4.bytes() + self.v6.bytes()
     }
 
+    /// The keyed hash of a lookup key (for [`SessionTable::prefetch`]).
+    #[inline]
+    pub fn key_hash(&self, key: &FlowKey) -> u64 {
+        key.hash(self.secret)
+    }
+
+    /// Starts loading what a lookup of the key whose hash is `hash` will read first: its index
+    /// slot. Call it for the next packets of a burst before looking up the current one.
+    #[inline]
+    pub fn prefetch(&self, dir: Dir, hash: u64) {
+        match dir {
+            Dir::In2Out => self.in2out.prefetch(hash),
+            Dir::Out2In => self.out2in.prefetch(hash),
+        }
+    }
+
+    /// Starts loading the session the index slot of `hash` points to (after
+    /// [`SessionTable::prefetch`] had time to bring the slot in): the first cache line, and the
+    /// second for out2in.
+    #[inline]
+    pub fn prefetch_session(&self, dir: Dir, hash: u64) {
+        let cand = match dir {
+            Dir::In2Out => self.in2out.candidate(hash),
+            Dir::Out2In => self.out2in.candidate(hash),
+        };
+        if let Some(s) = cand.and_then(|e| self.sessions.get(e as usize)) {
+            rte::mem::prefetch(&s.inside);
+            if dir == Dir::Out2In {
+                rte::mem::prefetch(&s.remote_out);
+            }
+        }
+    }
+
+    /// Looks up a burst of keys (`out[i]` for `keys[i]`, up to [`LOOKUP_BURST`] at a time):
+    /// hashes them all and prefetches their index slots, then prefetches the sessions those
+    /// slots point to, then compares. The cache misses of the burst overlap instead of being
+    /// paid one after the other. Same results as one [`SessionTable::lookup_in2out`] (or
+    /// `out2in`) per key.
+    pub fn lookup_burst(&mut self, dir: Dir, keys: &[FlowKey], out: &mut [Option<u32>], now: u64) {
+        for (keys, out) in keys.chunks(LOOKUP_BURST).zip(out.chunks_mut(LOOKUP_BURST)) {
+            let mut hashes = [0u64; LOOKUP_BURST];
+            for (h, k) in hashes.iter_mut().zip(keys) {
+                *h = k.hash(self.secret);
+                self.prefetch(dir, *h);
+            }
+            let n = keys.len().min(out.len());
+            for &h in hashes.iter().take(n) {
+                self.prefetch_session(dir, h);
+            }
+            for ((o, k), &h) in out.iter_mut().zip(keys).zip(hashes.iter()) {
+                *o = match dir {
+                    Dir::In2Out => self.lookup_in2out_hashed(k, h, now),
+                    Dir::Out2In => self.lookup_out2in_hashed(k, h, now),
+                };
+            }
+        }
+    }
+
     /// The in2out lookup; an expired session is removed and not found.
     #[inline]
     pub fn lookup_in2out(&mut self, key: &FlowKey, now: u64) -> Option<u32> {
         let h = key.hash(self.secret);
+        self.lookup_in2out_hashed(key, h, now)
+    }
+
+    /// [`SessionTable::lookup_in2out`] with the key's hash already computed.
+    #[inline]
+    pub fn lookup_in2out_hashed(&mut self, key: &FlowKey, h: u64, now: u64) -> Option<u32> {
         let sessions = &self.sessions;
         let id = self.in2out.find(h, |i| {
             sessions.get(i as usize).is_some_and(|s| s.matches_in(key))
@@ -698,6 +784,12 @@ impl SessionTable {
     #[inline]
     pub fn lookup_out2in(&mut self, key: &FlowKey, now: u64) -> Option<u32> {
         let h = key.hash(self.secret);
+        self.lookup_out2in_hashed(key, h, now)
+    }
+
+    /// [`SessionTable::lookup_out2in`] with the key's hash already computed.
+    #[inline]
+    pub fn lookup_out2in_hashed(&mut self, key: &FlowKey, h: u64, now: u64) -> Option<u32> {
         let sessions = &self.sessions;
         let id = self.out2in.find(h, |i| {
             sessions.get(i as usize).is_some_and(|s| s.matches_out(key))
@@ -812,7 +904,6 @@ impl SessionTable {
             proto: n.proto,
             kind,
             tcp: 0,
-            live: true,
         };
         let hi = s.in_key().hash(self.secret);
         let ho = s.out_key().hash(self.secret);
@@ -1122,7 +1213,7 @@ impl SessionTable {
     /// Sets the expiry time of session `id` (NAT64: the short lifetime of a session opened
     /// by an inbound SYN, RFC 6146 section 3.5.2.2 V4 INIT).
     pub fn set_expires(&mut self, id: u32, expires: u64) {
-        if let Some(s) = self.sessions.get_mut(id as usize).filter(|s| s.live) {
+        if let Some(s) = self.sessions.get_mut(id as usize).filter(|s| s.live()) {
             s.expires = expires;
         }
     }
@@ -1137,7 +1228,7 @@ impl SessionTable {
                 let i = self.sweep_at % n;
                 self.sweep_at = (i + 1) % n;
                 if let Some(s) = self.sessions.get(i) {
-                    if s.live && s.expires <= now {
+                    if s.live() && s.expires <= now {
                         self.remove(i as u32, now);
                         self.counters.expired += 1;
                         freed += 1;
