@@ -1,7 +1,8 @@
 //! Operations (issue 9): `/metrics` during traffic. Every family of CONTRACT §5 is present in
 //! the Prometheus text, and the counters that the traffic drives move between two scrapes:
 //! port packets and bytes, virtual-server connections, DNS queries, DNS46 mappings created,
-//! drops (a NAT64 packet to a private IPv4 address), active sessions.
+//! drops (a NAT64 packet to a private IPv4 address), active sessions, and the upstream DNS
+//! latency histogram.
 
 use egress_tests::egress::*;
 use egress_tests::netns::ping;
@@ -179,6 +180,20 @@ fn metrics_families_present_and_counters_move_during_traffic() {
     assert!(
         labelled(&after, "egress_nat_sessions_active", "snat44") >= 1.0,
         "the ping's ICMP session is active:\n{text}"
+    );
+    // The upstream DNS latency histogram: the cache misses were answered by knotd.
+    let count = sum(&after, "egress_dns_upstream_duration_seconds_count");
+    assert!(count >= 1.0, "upstream latency not observed:\n{text}");
+    let inf = labelled(
+        &after,
+        "egress_dns_upstream_duration_seconds_bucket",
+        "le=\"+Inf\"",
+    );
+    assert_eq!(inf, count, "+Inf bucket = count:\n{text}");
+    let secs = sum(&after, "egress_dns_upstream_duration_seconds_sum");
+    assert!(
+        secs > 0.0 && secs / count < 2.0,
+        "mean upstream latency {secs}/{count}"
     );
     assert_eq!(sum(&after, "egress_dssm_up"), 0.0, "no dSSM configured");
     for (_, v) in &after["egress_lcore_busy_ratio"] {

@@ -184,6 +184,53 @@ fn racing_creations_for_one_ipv6_converge() {
     drop((ha, hb));
 }
 
+/// The per-operation latency histogram of the metrics endpoint moves with each request the
+/// client makes (this test binary's global recorder; other tests only add to it).
+#[test]
+fn request_latency_histogram_by_operation() {
+    let handle = egress_vnf::slowpath::metrics::builder()
+        .install_recorder()
+        .unwrap();
+    let count = |op: &str| -> f64 {
+        let text = handle.render();
+        let series = format!("egress_dssm_request_duration_seconds_count{{op=\"{op}\"}} ");
+        text.lines()
+            .find_map(|l| l.strip_prefix(&series))
+            .map_or(0.0, |v| v.trim().parse().unwrap())
+    };
+    let tb = Testbed::start(TestbedOptions::default()).unwrap();
+    let link = MemLink::new(4096);
+    let h = start(
+        tb.settings(),
+        Some(slice("10.4.0.1", "10.4.0.255")),
+        vec![Box::new(link.clone()) as Box<dyn WorkerLink>],
+    )
+    .unwrap();
+    wait_up(&h);
+    let (c0, l0) = (count("create"), count("lookup4"));
+    let reqs: Vec<MappingRequest> = (0..20)
+        .map(|i| MappingRequest::create6(0, v6(5000 + i)))
+        .collect();
+    let got = roundtrip(&link, &reqs, Duration::from_secs(10));
+    assert_eq!(got.len(), 20);
+    let lookups: Vec<MappingRequest> = got
+        .values()
+        .map(|r| MappingRequest::lookup4(0, r.ipv4()))
+        .collect();
+    assert_eq!(
+        roundtrip(&link, &lookups, Duration::from_secs(10)).len(),
+        20
+    );
+    assert!(count("create") >= c0 + 20.0, "{}", handle.render());
+    assert!(count("lookup4") >= l0 + 20.0, "{}", handle.render());
+    let text = handle.render();
+    assert!(
+        text.contains("egress_dssm_request_duration_seconds_bucket{op=\"create\",le=\"+Inf\"}"),
+        "rendered as a histogram with buckets:\n{text}"
+    );
+    drop(h);
+}
+
 #[test]
 fn failover_loses_no_acknowledged_mapping() {
     let _ = env_logger::builder().is_test(true).try_init();

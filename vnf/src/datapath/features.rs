@@ -117,8 +117,12 @@ impl FeatureCounters {
             upstream_malformed,
             cache_entries,
             cache_bytes,
-            pending
+            pending,
+            upstream_latency_sum_us
         );
+        for (x, y) in a.upstream_latency.iter_mut().zip(b.upstream_latency) {
+            *x += y;
+        }
         self.sessions += o.sessions;
     }
 }
@@ -374,6 +378,14 @@ impl Features {
     pub fn reconfigure_dns(&mut self, settings: DnsSettings) {
         if let Some(dns) = self.dns.as_mut() {
             dns.reconfigure(settings);
+        }
+    }
+
+    /// The worker's clock in microseconds, once per loop iteration (DNS upstream latency).
+    #[inline]
+    pub fn set_clock_us(&mut self, us: u64) {
+        if let Some(dns) = self.dns.as_mut() {
+            dns.set_clock_us(us);
         }
     }
 

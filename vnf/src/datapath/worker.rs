@@ -200,6 +200,13 @@ impl Worker {
                 .egress
                 .as_ref()
                 .map_or(0, |e| t0.wrapping_sub(start) / e.cycles_per_ms);
+            if let Some(e) = self.egress.as_mut() {
+                // Microseconds on the same origin (at least `now` * 1000).
+                let per_us = (e.cycles_per_ms / 1000).max(1);
+                if let Some(f) = e.pipeline.features.as_mut() {
+                    f.set_clock_us(t0.wrapping_sub(start) / per_us);
+                }
+            }
             let mut got = 0usize;
             let mut busy = false;
             // Packets the other workers handed over (this worker owns their state): at most a

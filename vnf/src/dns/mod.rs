@@ -70,6 +70,14 @@ pub const MAX_WAITERS: usize = 8;
 pub const POLL_SCAN: usize = 256;
 /// DNS46 translations kept for the slow path's debug log, at most.
 pub const LOG_CAPACITY: usize = 256;
+/// Upper bounds (microseconds) of the upstream latency histogram's buckets; one more bucket
+/// (+Inf) follows the last.
+pub const UPSTREAM_LATENCY_BUCKETS_US: [u64; 12] = [
+    500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 500_000, 1_000_000,
+    2_000_000,
+];
+/// Buckets of [`DnsCounters::upstream_latency`] (the bounds and +Inf).
+pub const UPSTREAM_LATENCY_BUCKETS: usize = UPSTREAM_LATENCY_BUCKETS_US.len() + 1;
 
 /// The query port range of worker `index` of `workers`: equal contiguous blocks of `range`.
 pub fn worker_query_ports(range: (u16, u16), index: u16, workers: u16) -> (u16, u16) {
@@ -295,6 +303,11 @@ pub struct DnsCounters {
     pub upstream_malformed: u64,
     /// SERVFAIL because the pending table was full.
     pub pending_full: u64,
+    /// Accepted upstream replies by latency (time since the query was sent to the server that
+    /// answered), per bucket of [`UPSTREAM_LATENCY_BUCKETS_US`] (not cumulative; the last is
+    /// +Inf), and the sum of those latencies in microseconds.
+    pub upstream_latency: [u64; UPSTREAM_LATENCY_BUCKETS],
+    pub upstream_latency_sum_us: u64,
     /// A packet could not be created or queued.
     pub emit_failed: u64,
     /// Debug-log events lost because the queue was full.
@@ -367,6 +380,8 @@ struct Slot {
     server_idx: usize,
     tries: usize,
     deadline: u64,
+    /// When the current upstream query was sent (microseconds, see [`DnsProxy::set_clock_us`]).
+    sent_us: u64,
     /// The sanitized answer kept across a follow-up query or a mapping wait.
     held: Option<Message>,
     v6: Ipv6Addr,
@@ -387,6 +402,7 @@ impl Slot {
             server_idx: 0,
             tries: 0,
             deadline: 0,
+            sent_us: 0,
             held: None,
             v6: Ipv6Addr::UNSPECIFIED,
             waiters: Vec::with_capacity(MAX_WAITERS),
@@ -413,6 +429,7 @@ pub struct DnsProxy {
     tpl: Template,
     out: Vec<u8>,
     c: DnsCounters,
+    clock_us: u64,
 }
 
 impl std::fmt::Debug for DnsProxy {
@@ -453,6 +470,7 @@ impl DnsProxy {
             tpl: Template::default(),
             out: Vec::with_capacity(4096),
             c: DnsCounters::default(),
+            clock_us: 0,
             cfg,
         };
         p.tpl.wire.reserve(4096);
@@ -479,6 +497,18 @@ impl DnsProxy {
         self.cfg = cfg;
         self.set_exclusions();
         self.cache.clear();
+    }
+
+    /// The worker's clock in microseconds (same origin as the millisecond `now` of the other
+    /// calls), set once per loop iteration: upstream latencies are measured with it. Without
+    /// it they are measured with `now`, to the millisecond.
+    #[inline]
+    pub fn set_clock_us(&mut self, us: u64) {
+        self.clock_us = us;
+    }
+
+    fn now_us(&self, now: u64) -> u64 {
+        self.clock_us.max(now.saturating_mul(1000))
     }
 
     /// The settings in force.
@@ -749,6 +779,7 @@ impl DnsProxy {
         slot.up_port = port;
         slot.tries += 1;
         slot.deadline = now.saturating_add(self.cfg.upstream_timeout_ms);
+        slot.sent_us = self.clock_us.max(now.saturating_mul(1000));
         self.by_upstream.insert((port, id), s);
         self.c.upstream_queries += 1;
         self.emit(spare, env, src, server.ip(), port, server.port())
@@ -861,6 +892,15 @@ impl DnsProxy {
             return Outcome::Drop(pkt, DropReason::DnsSpoofedReply);
         }
         self.c.upstream_replies += 1;
+        if let Some(sl) = self.slots.get(s as usize) {
+            let us = self.now_us(now).saturating_sub(sl.sent_us);
+            let b = UPSTREAM_LATENCY_BUCKETS_US
+                .iter()
+                .position(|&b| us <= b)
+                .unwrap_or(UPSTREAM_LATENCY_BUCKETS - 1);
+            self.c.upstream_latency[b] += 1;
+            self.c.upstream_latency_sum_us += us;
+        }
         self.unregister(s);
         let truncated = resp.metadata.truncation;
         if truncated {

@@ -5,11 +5,22 @@
 //! second the slow path reads those counters (and the ports' statistics), sums them and sets the
 //! exporter's values (`absolute` for counters, `set` for gauges). Rates such as the lcore busy
 //! ratio are computed over that one-second window.
+//!
+//! Histograms: the dSSM thread records each mapping request's latency itself
+//! (`egress_dssm_request_duration_seconds{op}`, see `dssm::stats`). The workers count upstream
+//! DNS latencies in fixed buckets of their own ([`crate::dns::UPSTREAM_LATENCY_BUCKETS_US`]);
+//! every second the new observations of each bucket are recorded into
+//! `egress_dns_upstream_duration_seconds`, which has the same bucket bounds, at values inside
+//! that bucket chosen so that the histogram's sum is the workers' sum ([`replay_buckets`]).
 
 use super::commands::State;
 use super::stats::PortReport;
-use metrics::{counter, describe_counter, describe_gauge, gauge, Unit};
-use metrics_exporter_prometheus::PrometheusBuilder;
+use crate::dns::{UPSTREAM_LATENCY_BUCKETS, UPSTREAM_LATENCY_BUCKETS_US};
+use crate::slowpath::dssm::stats::{DURATION_METRIC as DSSM_DURATION, LATENCY_BUCKETS_US};
+use metrics::{
+    counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram, Unit,
+};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -18,9 +29,29 @@ use std::time::Duration;
 /// How often the slow path publishes.
 pub const PUBLISH_INTERVAL: Duration = Duration::from_secs(1);
 
+/// The upstream DNS latency histogram.
+pub const DNS_UPSTREAM_DURATION: &str = "egress_dns_upstream_duration_seconds";
+
+/// The exporter's settings: the bucket bounds of the histograms (seconds).
+pub fn builder() -> PrometheusBuilder {
+    let secs = |us: &[u64]| us.iter().map(|&u| u as f64 / 1e6).collect::<Vec<f64>>();
+    PrometheusBuilder::new()
+        .set_buckets_for_metric(
+            Matcher::Full(DNS_UPSTREAM_DURATION.into()),
+            &secs(&UPSTREAM_LATENCY_BUCKETS_US),
+        )
+        .and_then(|b| {
+            b.set_buckets_for_metric(
+                Matcher::Full(DSSM_DURATION.into()),
+                &secs(&LATENCY_BUCKETS_US),
+            )
+        })
+        .expect("bucket lists are not empty")
+}
+
 /// Starts the HTTP listener. Fails if the address cannot be bound.
 pub fn install(addr: SocketAddr) -> anyhow::Result<()> {
-    PrometheusBuilder::new()
+    builder()
         .with_http_listener(addr)
         .install()
         .map_err(|e| anyhow::anyhow!("metrics endpoint {addr}: {e}"))?;
@@ -28,7 +59,8 @@ pub fn install(addr: SocketAddr) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn describe() {
+/// Describes every family (HELP lines).
+pub fn describe() {
     describe_counter!(
         "egress_port_rx_packets_total",
         Unit::Count,
@@ -76,12 +108,61 @@ fn describe() {
         Unit::Count,
         "Packets received by a worker lcore"
     );
+    describe_histogram!(
+        DNS_UPSTREAM_DURATION,
+        Unit::Seconds,
+        "Time from sending a query upstream to its accepted reply"
+    );
+    describe_histogram!(
+        DSSM_DURATION,
+        Unit::Seconds,
+        "Time a dSSM mapping request took (its batch's round trips), by operation"
+    );
+}
+
+/// Values to record for new observations counted in fixed buckets: one `(value in seconds,
+/// count)` per bucket, each value inside its bucket (lower bound exclusive, upper bound
+/// inclusive; the last bucket is +Inf), and the values' total as close to `sum_us` as the
+/// bounds allow.
+pub fn replay_buckets(
+    counts: &[u64; UPSTREAM_LATENCY_BUCKETS],
+    sum_us: u64,
+) -> [(f64, u64); UPSTREAM_LATENCY_BUCKETS] {
+    let lo = |i: usize| {
+        if i == 0 {
+            0
+        } else {
+            UPSTREAM_LATENCY_BUCKETS_US[i - 1] + 1
+        }
+    };
+    let hi = |i: usize| {
+        UPSTREAM_LATENCY_BUCKETS_US
+            .get(i)
+            .copied()
+            .unwrap_or(u64::MAX)
+    };
+    let least: u64 = (0..counts.len())
+        .map(|i| counts[i].saturating_mul(lo(i)))
+        .fold(0, u64::saturating_add);
+    let mut extra = sum_us.saturating_sub(least);
+    let mut out = [(0.0, 0); UPSTREAM_LATENCY_BUCKETS];
+    for (i, &n) in counts.iter().enumerate() {
+        let mut v = lo(i);
+        if n > 0 {
+            let add = (extra / n).min(hi(i) - v);
+            v += add;
+            extra -= add * n;
+        }
+        out[i] = (v as f64 / 1e6, n);
+    }
+    out
 }
 
 /// Previous readings, for rates.
 #[derive(Default)]
 pub struct Publisher {
     prev_busy: Vec<(u64, u64)>,
+    prev_dns_latency: ([u64; UPSTREAM_LATENCY_BUCKETS], u64),
 }
 
 impl Publisher {
@@ -142,6 +223,20 @@ impl Publisher {
         };
         counter!("egress_dns46_mappings_created_total").absolute(created);
         counter!("egress_dns46_sorry_answers_total").absolute(t.dns.dns46_sorry);
+        let (prev, prev_sum) = &mut self.prev_dns_latency;
+        let mut new = [0u64; UPSTREAM_LATENCY_BUCKETS];
+        for (i, n) in new.iter_mut().enumerate() {
+            *n = t.dns.upstream_latency[i].saturating_sub(prev[i]);
+        }
+        let new_sum = t.dns.upstream_latency_sum_us.saturating_sub(*prev_sum);
+        *prev = t.dns.upstream_latency;
+        *prev_sum = t.dns.upstream_latency_sum_us;
+        let h = histogram!(DNS_UPSTREAM_DURATION);
+        for (v, n) in replay_buckets(&new, new_sum) {
+            if n > 0 {
+                h.record_many(v, n as usize);
+            }
+        }
         for k in SessionKind::ALL {
             gauge!("egress_nat_sessions_active", "kind" => k.name())
                 .set(t.nat.sessions_active[k.index()] as f64);
@@ -185,5 +280,76 @@ impl Publisher {
                 waited += Duration::from_millis(50);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replayed_values_stay_in_their_buckets_and_keep_the_sum() {
+        let mut counts = [0u64; UPSTREAM_LATENCY_BUCKETS];
+        counts[0] = 10; // <= 0.5 ms
+        counts[2] = 3; // 1 .. 2.5 ms
+        counts[UPSTREAM_LATENCY_BUCKETS - 1] = 1; // > 2 s
+        let sum = 10 * 200 + 3 * 1_800 + 3_000_000;
+        let r = replay_buckets(&counts, sum);
+        let bound = |i: usize| {
+            UPSTREAM_LATENCY_BUCKETS_US
+                .get(i)
+                .map_or(f64::INFINITY, |&b| b as f64 / 1e6)
+        };
+        let mut total = 0.0;
+        for (i, (v, n)) in r.iter().enumerate() {
+            assert_eq!(*n, counts[i]);
+            if *n > 0 {
+                assert!(*v <= bound(i), "bucket {i}: {v}");
+                if i > 0 {
+                    assert!(*v > bound(i - 1), "bucket {i}: {v}");
+                }
+            }
+            total += v * *n as f64;
+        }
+        assert!((total - sum as f64 / 1e6).abs() < 1e-5, "{total}");
+        // A sum below what the buckets allow: every value at its bucket's least.
+        let r = replay_buckets(&counts, 0);
+        assert_eq!(r[0].0, 0.0);
+        assert_eq!(r[2].0, 1_001e-6);
+    }
+
+    #[test]
+    fn dns_histogram_is_published_from_worker_buckets() {
+        let recorder = builder().build_recorder();
+        let handle = recorder.handle();
+        let mut counts = [0u64; UPSTREAM_LATENCY_BUCKETS];
+        counts[1] = 4; // 0.5 .. 1 ms
+        counts[3] = 1; // 2.5 .. 5 ms
+        let sum = 4 * 700 + 4_000;
+        metrics::with_local_recorder(&recorder, || {
+            let h = histogram!(DNS_UPSTREAM_DURATION);
+            for (v, n) in replay_buckets(&counts, sum) {
+                if n > 0 {
+                    h.record_many(v, n as usize);
+                }
+            }
+        });
+        let text = handle.render();
+        assert!(
+            text.contains("egress_dns_upstream_duration_seconds_bucket{le=\"0.0005\"} 0"),
+            "{text}"
+        );
+        assert!(
+            text.contains("egress_dns_upstream_duration_seconds_bucket{le=\"0.001\"} 4"),
+            "{text}"
+        );
+        assert!(
+            text.contains("egress_dns_upstream_duration_seconds_bucket{le=\"0.005\"} 5"),
+            "{text}"
+        );
+        assert!(
+            text.contains("egress_dns_upstream_duration_seconds_count 5"),
+            "{text}"
+        );
     }
 }

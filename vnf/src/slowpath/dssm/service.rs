@@ -410,8 +410,11 @@ impl Service {
                 },
                 _ => self.unavailable(&tagged, OpResult::Unavailable),
             };
-            self.stats
-                .observe_us(t0.elapsed().as_micros() as u64, tagged.len() as u64);
+            let ops = tagged
+                .iter()
+                .filter(|(_, r)| !matches!(r.op, MapOp::Status))
+                .map(|(_, r)| op_of(r));
+            self.stats.observe_batch(t0.elapsed(), ops);
             for (link, r) in results {
                 self.push(link, r);
             }

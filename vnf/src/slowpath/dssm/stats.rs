@@ -3,6 +3,11 @@
 //! thread and read with [`DssmStats::snapshot`] by whoever publishes metrics.
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::Duration;
+
+/// The per-operation latency histogram of the metrics endpoint (recorded by the dSSM thread,
+/// bucket bounds [`LATENCY_BUCKETS_US`]).
+pub const DURATION_METRIC: &str = "egress_dssm_request_duration_seconds";
 
 /// Operation label.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -154,6 +159,26 @@ impl DssmStats {
             .unwrap_or(NB - 1);
         self.latency[i].fetch_add(n, Relaxed);
         self.latency_sum_us.fetch_add(us.saturating_mul(n), Relaxed);
+    }
+    /// Records the latency of a batch of requests, once per request: in these counters (all
+    /// operations) and in [`DURATION_METRIC`]`{op}` of the installed metrics recorder.
+    pub fn observe_batch(&self, elapsed: Duration, ops: impl IntoIterator<Item = Op>) {
+        let mut per_op = [0usize; NOPS];
+        for op in ops {
+            per_op[op as usize] += 1;
+        }
+        let total: usize = per_op.iter().sum();
+        if total == 0 {
+            return;
+        }
+        self.observe_us(elapsed.as_micros() as u64, total as u64);
+        let secs = elapsed.as_secs_f64();
+        for op in Op::ALL {
+            let n = per_op[op as usize];
+            if n > 0 {
+                metrics::histogram!(DURATION_METRIC, "op" => op.name()).record_many(secs, n);
+            }
+        }
     }
     /// Count of one (op, result) pair.
     pub fn requests(&self, op: Op, res: OpResult) -> u64 {
