@@ -148,8 +148,8 @@ pub fn replay_buckets(
     let mut out = [(0.0, 0); UPSTREAM_LATENCY_BUCKETS];
     for (i, &n) in counts.iter().enumerate() {
         let mut v = lo(i);
-        if n > 0 {
-            let add = (extra / n).min(hi(i) - v);
+        if let Some(each) = extra.checked_div(n) {
+            let add = each.min(hi(i) - v);
             v += add;
             extra -= add * n;
         }
