@@ -45,7 +45,8 @@ fn virtual_and_pci_pmds_are_loaded_and_vdevs_probe_in_order() {
     .unwrap();
     let stderr = vnf.stderr();
     let (_exit, stats) = vnf.stop().unwrap();
-    // Text table: header, then `port device driver ...` per row.
+    // Text table: header, then `port device driver ...` per row (other lines, such as the
+    // packet pool's, do not start with a port name).
     let names: Vec<(&str, &str)> = info
         .lines()
         .skip(1)
@@ -53,6 +54,7 @@ fn virtual_and_pci_pmds_are_loaded_and_vdevs_probe_in_order() {
             let mut w = l.split_whitespace();
             Some((w.next()?, w.next()?))
         })
+        .filter(|(port, _)| port.starts_with("1."))
         .collect();
     assert_eq!(
         names,

@@ -100,6 +100,9 @@ enum DssmCmd {
     Upgrade { kind: Kind },
 }
 
+/// Shortest `WAIT` timeout of `egressctl dssm` writes, milliseconds.
+const ADMIN_WAIT_MS: u32 = 2000;
+
 fn settings(a: &DssmArgs, cfg: Option<&VnfConfig>) -> Result<DssmSettings, DssmError> {
     let base = cfg.map(|c| c.dssm.clone()).unwrap_or_else(|| Dssm {
         sentinel: true,
@@ -240,7 +243,13 @@ fn run(a: &DssmArgs) -> Result<String, String> {
         ),
         _ => (None, None),
     };
-    let s = settings(a, cfg.as_ref()).map_err(|e| e.to_string())?;
+    let mut s = settings(a, cfg.as_ref()).map_err(|e| e.to_string())?;
+    // An operator's write is not on a packet's path: the replicas get at least ADMIN_WAIT_MS to
+    // acknowledge it rather than the data path's short WAIT timeout.
+    s.wait_timeout_ms = s.wait_timeout_ms.max(ADMIN_WAIT_MS);
+    s.response_timeout = s.response_timeout.max(std::time::Duration::from_millis(
+        u64::from(ADMIN_WAIT_MS) + 1000,
+    ));
     install_crypto_provider();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
