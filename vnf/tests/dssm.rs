@@ -17,6 +17,15 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+/// The tests of this file run one at a time: each starts its own Redis, Sentinel and dSSM
+/// services; run side by side, the racing test's creation counters came out short (open).
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    SERIAL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -82,6 +91,7 @@ fn roundtrip(
 
 #[test]
 fn create_read_delete_over_mutual_tls() {
+    let _serial = serial();
     let tb = Testbed::start(TestbedOptions::default()).unwrap();
     let s = tb.settings();
     rt().block_on(async {
@@ -133,6 +143,7 @@ fn create_read_delete_over_mutual_tls() {
 
 #[test]
 fn racing_creations_for_one_ipv6_converge() {
+    let _serial = serial();
     let tb = Testbed::start(TestbedOptions::default()).unwrap();
     let s = tb.settings();
     // Two replicas with different slices race for the same 200 IPv6 addresses.
@@ -188,6 +199,7 @@ fn racing_creations_for_one_ipv6_converge() {
 /// client makes (this test binary's global recorder; other tests only add to it).
 #[test]
 fn request_latency_histogram_by_operation() {
+    let _serial = serial();
     let handle = egress_vnf::slowpath::metrics::builder()
         .install_recorder()
         .unwrap();
@@ -233,6 +245,7 @@ fn request_latency_histogram_by_operation() {
 
 #[test]
 fn failover_loses_no_acknowledged_mapping() {
+    let _serial = serial();
     let _ = env_logger::builder().is_test(true).try_init();
     // Two replicas: after the promotion the other one follows the new master, so `WAIT 1`
     // can be satisfied again.
@@ -370,6 +383,7 @@ fn failover_loses_no_acknowledged_mapping() {
 
 #[test]
 fn tls_errors_are_clear() {
+    let _serial = serial();
     let tb = Testbed::start(TestbedOptions {
         replicas: 0,
         sentinels: 0,
@@ -523,6 +537,7 @@ impl Worker {
 
 #[test]
 fn down_at_start_down_mid_run_and_recovery() {
+    let _serial = serial();
     // dSSM is down when the client starts.
     let mut tb = Testbed::new(TestbedOptions::default()).unwrap();
     let link = MemLink::new(4096);
@@ -594,6 +609,7 @@ fn down_at_start_down_mid_run_and_recovery() {
 
 #[test]
 fn allocator_rebuilds_from_dssm_and_exhausts() {
+    let _serial = serial();
     let tb = Testbed::start(TestbedOptions {
         sentinels: 1,
         replicas: 0,
@@ -673,6 +689,7 @@ fn egressctl(tb: &Testbed, args: &[&str]) -> (bool, String, String) {
 
 #[test]
 fn egressctl_dssm_set_display_delete_upgrade() {
+    let _serial = serial();
     let tb = Testbed::start(TestbedOptions::default()).unwrap();
     let range = ["--subnet", "10.9.0.0/24", "--reserved", "10"];
     let mut set = vec![
