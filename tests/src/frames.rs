@@ -327,6 +327,43 @@ pub fn mixed_frames() -> Vec<Vec<u8>> {
     ]
 }
 
+/// ICMPv6 checksum (RFC 4443 2.3) over the pseudo-header and `msg`.
+pub fn icmpv6_checksum(src: Ipv6Addr, dst: Ipv6Addr, msg: &mut [u8]) {
+    let mut ph = Vec::new();
+    ph.extend_from_slice(&src.octets());
+    ph.extend_from_slice(&dst.octets());
+    ph.extend_from_slice(&(msg.len() as u32).to_be_bytes());
+    ph.extend_from_slice(&[0, 0, 0, 58]);
+    msg[2..4].copy_from_slice(&[0, 0]);
+    let s = ones_complement_sum(msg, ones_complement_sum(&ph, 0) as u32);
+    msg[2..4].copy_from_slice(&(!s).to_be_bytes());
+}
+
+/// A Neighbor Solicitation from `src` (with its link-layer address) for `target`, IPv6 first.
+pub fn neighbor_solicitation(src: Ipv6Addr, target: Ipv6Addr, mac: [u8; 6]) -> ([u8; 6], Vec<u8>) {
+    let t = target.octets();
+    let dst = Ipv6Addr::new(
+        0xff02,
+        0,
+        0,
+        0,
+        0,
+        1,
+        0xff00 | t[13] as u16,
+        u16::from_be_bytes([t[14], t[15]]),
+    );
+    let mut msg = vec![135, 0, 0, 0, 0, 0, 0, 0];
+    msg.extend_from_slice(&t);
+    msg.extend_from_slice(&[1, 1]);
+    msg.extend_from_slice(&mac);
+    icmpv6_checksum(src, dst, &mut msg);
+    let d = dst.octets();
+    (
+        [0x33, 0x33, d[12], d[13], d[14], d[15]],
+        ipv6(src, dst, PROTO_ICMPV6, 255, &msg),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

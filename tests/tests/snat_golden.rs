@@ -75,43 +75,6 @@ fn snat6() -> Ipv6Addr {
     "2001:db8::10".parse().unwrap()
 }
 
-/// ICMPv6 checksum (RFC 4443 2.3) over the pseudo-header and `msg`.
-fn icmpv6_checksum(src: Ipv6Addr, dst: Ipv6Addr, msg: &mut [u8]) {
-    let mut ph = Vec::new();
-    ph.extend_from_slice(&src.octets());
-    ph.extend_from_slice(&dst.octets());
-    ph.extend_from_slice(&(msg.len() as u32).to_be_bytes());
-    ph.extend_from_slice(&[0, 0, 0, 58]);
-    msg[2..4].copy_from_slice(&[0, 0]);
-    let s = frames::ones_complement_sum(msg, frames::ones_complement_sum(&ph, 0) as u32);
-    msg[2..4].copy_from_slice(&(!s).to_be_bytes());
-}
-
-/// A Neighbor Solicitation from `src` (with its link-layer address) for `target`, IPv6 first.
-fn neighbor_solicitation(src: Ipv6Addr, target: Ipv6Addr, mac: [u8; 6]) -> ([u8; 6], Vec<u8>) {
-    let t = target.octets();
-    let dst = Ipv6Addr::new(
-        0xff02,
-        0,
-        0,
-        0,
-        0,
-        1,
-        0xff00 | t[13] as u16,
-        u16::from_be_bytes([t[14], t[15]]),
-    );
-    let mut msg = vec![135, 0, 0, 0, 0, 0, 0, 0];
-    msg.extend_from_slice(&t);
-    msg.extend_from_slice(&[1, 1]);
-    msg.extend_from_slice(&mac);
-    icmpv6_checksum(src, dst, &mut msg);
-    let d = dst.octets();
-    (
-        [0x33, 0x33, d[12], d[13], d[14], d[15]],
-        frames::ipv6(src, dst, frames::PROTO_ICMPV6, 255, &msg),
-    )
-}
-
 /// ICMPv4 echo reply (type 0).
 fn icmpv4_echo_reply(id: u16, seq: u16, payload: &[u8]) -> Vec<u8> {
     let mut m = frames::icmpv4_echo_request(id, seq, payload);
@@ -126,7 +89,7 @@ fn icmpv4_echo_reply(id: u16, seq: u16, payload: &[u8]) -> Vec<u8> {
 fn icmpv6_echo_reply(src: Ipv6Addr, dst: Ipv6Addr, id: u16, seq: u16, payload: &[u8]) -> Vec<u8> {
     let mut m = frames::icmpv6_echo_request(src, dst, id, seq, payload);
     m[0] = 129;
-    icmpv6_checksum(src, dst, &mut m);
+    frames::icmpv6_checksum(src, dst, &mut m);
     m
 }
 
@@ -236,7 +199,7 @@ fn snat_tcp_udp_icmp_and_replies_rfc4787_rfc5382_rfc5508_sections_3_4_golden() {
     let (v6p, v6e) = (Ips::V6(pod6(), ext6()), Ips::V6(ext6(), snat6()));
 
     // Pod side: learn the pod (ARP, NS), then the five packets.
-    let (ns_dst, ns) = neighbor_solicitation(pod6(), self6(), POD_MAC);
+    let (ns_dst, ns) = frames::neighbor_solicitation(pod6(), self6(), POD_MAC);
     let syn = frames::tcp(v4p, 40001, 80, 1000, 0, tcp_flags::SYN, &[]);
     let udp = frames::udp(v4p, 40002, 7777, b"golden-udp");
     let echo = frames::icmpv4_echo_request(0x1234, 1, b"golden-echo");
@@ -305,8 +268,8 @@ fn snat_tcp_udp_icmp_and_replies_rfc4787_rfc5382_rfc5508_sections_3_4_golden() {
     );
     let mut unreach6 = vec![1, 4, 0, 0, 0, 0, 0, 0];
     unreach6.extend_from_slice(&udp6_out);
-    icmpv6_checksum(ext6(), snat6(), &mut unreach6);
-    let (ns2_dst, ns2) = neighbor_solicitation(ext6(), snat6(), EXT_MAC);
+    frames::icmpv6_checksum(ext6(), snat6(), &mut unreach6);
+    let (ns2_dst, ns2) = frames::neighbor_solicitation(ext6(), snat6(), EXT_MAC);
     let mut in2: Vec<Vec<u8>> = (0..96)
         .map(|i| {
             frames::ethernet_vlan(

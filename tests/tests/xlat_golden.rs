@@ -94,23 +94,12 @@ fn big_payload() -> Vec<u8> {
     (0..BIG).map(|i| (i % 251) as u8).collect()
 }
 
-fn icmpv6_checksum(src: Ipv6Addr, dst: Ipv6Addr, msg: &mut [u8]) {
-    let mut ph = Vec::new();
-    ph.extend_from_slice(&src.octets());
-    ph.extend_from_slice(&dst.octets());
-    ph.extend_from_slice(&(msg.len() as u32).to_be_bytes());
-    ph.extend_from_slice(&[0, 0, 0, 58]);
-    msg[2..4].copy_from_slice(&[0, 0]);
-    let s = frames::ones_complement_sum(msg, frames::ones_complement_sum(&ph, 0) as u32);
-    msg[2..4].copy_from_slice(&(!s).to_be_bytes());
-}
-
 /// An ICMPv6 message (type, code, 32-bit rest, body) with its checksum.
 fn icmp6(src: Ipv6Addr, dst: Ipv6Addr, ty: u8, code: u8, rest: u32, body: &[u8]) -> Vec<u8> {
     let mut m = vec![ty, code, 0, 0];
     m.extend_from_slice(&rest.to_be_bytes());
     m.extend_from_slice(body);
-    icmpv6_checksum(src, dst, &mut m);
+    frames::icmpv6_checksum(src, dst, &mut m);
     frames::ipv6(src, dst, ICMP6, 64, &m)
 }
 
@@ -122,30 +111,6 @@ fn icmp4(src: Ipv4Addr, dst: Ipv4Addr, ty: u8, code: u8, rest: u32, body: &[u8])
     let c = frames::checksum(&m);
     m[2..4].copy_from_slice(&c.to_be_bytes());
     frames::ipv4(src, dst, ICMP, 64, 99, &m)
-}
-
-fn neighbor_solicitation(src: Ipv6Addr, target: Ipv6Addr, mac: [u8; 6]) -> ([u8; 6], Vec<u8>) {
-    let t = target.octets();
-    let dst = Ipv6Addr::new(
-        0xff02,
-        0,
-        0,
-        0,
-        0,
-        1,
-        0xff00 | t[13] as u16,
-        u16::from_be_bytes([t[14], t[15]]),
-    );
-    let mut msg = vec![135, 0, 0, 0, 0, 0, 0, 0];
-    msg.extend_from_slice(&t);
-    msg.extend_from_slice(&[1, 1]);
-    msg.extend_from_slice(&mac);
-    icmpv6_checksum(src, dst, &mut msg);
-    let d = dst.octets();
-    (
-        [0x33, 0x33, d[12], d[13], d[14], d[15]],
-        frames::ipv6(src, dst, ICMP6, 255, &msg),
-    )
 }
 
 /// IPv4 fragments (DF clear, Identification `ident`) of the transport segment `l4`, at most
@@ -235,7 +200,7 @@ fn filler(n: u16) -> Vec<Vec<u8>> {
 
 /// The pod side's learning frames (ARP for the IPv4 self IP, NS for the IPv6 one).
 fn pod_hello() -> Vec<Vec<u8>> {
-    let (nd, ns) = neighbor_solicitation(v6("fd00:1::1"), v6("fd00:1::fe"), POD_MAC);
+    let (nd, ns) = frames::neighbor_solicitation(v6("fd00:1::1"), v6("fd00:1::fe"), POD_MAC);
     vec![
         frames::ethernet(
             frames::BROADCAST,
@@ -249,7 +214,7 @@ fn pod_hello() -> Vec<Vec<u8>> {
 
 /// The world's learning frames: an ARP from `from4` for `for4`, an NS from `from6` for `for6`.
 fn ext_hello(from4: Ipv4Addr, for4: Ipv4Addr, from6: Ipv6Addr, for6: Ipv6Addr) -> Vec<Vec<u8>> {
-    let (nd, ns) = neighbor_solicitation(from6, for6, EXT_MAC);
+    let (nd, ns) = frames::neighbor_solicitation(from6, for6, EXT_MAC);
     vec![
         frames::ethernet_vlan(
             frames::BROADCAST,
@@ -594,7 +559,7 @@ fn nat46_udp_fragments_icmp_errors_and_frag_needed_rfc7915_golden() {
     in2.push(ext_v6(icmp6(router, ours, 2, 0, 1280, &sent)));
     let mut reply = frames::icmpv6_echo_request(host, ours, 0x1234, 1, b"golden-echo46");
     reply[0] = 129;
-    icmpv6_checksum(host, ours, &mut reply);
+    frames::icmpv6_checksum(host, ours, &mut reply);
     in2.push(ext_v6(frames::ipv6(host, ours, ICMP6, 64, &reply)));
 
     let o = run(
