@@ -255,6 +255,10 @@ fn every_command_answers_in_text_and_json_after_traffic() {
     assert!(t.contains("mapping service: in-process"), "{t}");
     let j = ctl_json(&vnf, "show dns46 mappings");
     assert!(j["mappings"].as_array().unwrap().len() >= 2, "{j}");
+    // v6two's pair was created by the in-process allocator and answered synthesized.
+    assert!(j["created"].as_u64().is_some_and(|n| n >= 1), "{j}");
+    assert!(j["synthesized46"].as_u64().is_some_and(|n| n >= 1), "{j}");
+    assert!(t.contains("synthesized"), "{t}");
 
     // show drops: every reason, each explained in words
     let t = ctl(&vnf, "show drops");

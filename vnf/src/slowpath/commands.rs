@@ -922,20 +922,32 @@ impl State {
             pairs.len() as u64,
             &silent,
         ));
+        // Mappings this replica's allocator created (`egress_dns46_mappings_created_total`).
+        let mut created = None;
         if let Some(l) = &self.localmap {
-            text.push_str(&format!(
-                "mapping service: in-process, {} created\n",
-                l.created.load(std::sync::atomic::Ordering::Relaxed)
-            ));
+            let n = l.created.load(std::sync::atomic::Ordering::Relaxed);
+            created = Some(n);
+            text.push_str(&format!("mapping service: in-process, {n} created\n"));
         } else if let Some(d) = &self.dssm {
+            let n = d.snapshot().created;
+            created = Some(n);
             text.push_str(&format!(
-                "mapping service: dSSM ({})\n",
+                "mapping service: dSSM ({}), {n} created\n",
                 if d.is_up() { "up" } else { "down" }
             ));
         }
+        let dns = self.feature_totals().dns;
+        text.push_str(&format!(
+            "answers: {} synthesized, {} sorry, {} unavailable\n",
+            dns.synthesized46, dns.dns46_sorry, dns.dns46_unavailable
+        ));
         Reply::ok(
             text,
-            json!({ "mappings": data, "total": pairs.len(), "shown": shown, "silent_workers": silent }),
+            json!({
+                "mappings": data, "total": pairs.len(), "shown": shown, "silent_workers": silent,
+                "created": created, "synthesized46": dns.synthesized46,
+                "sorry": dns.dns46_sorry, "unavailable": dns.dns46_unavailable,
+            }),
         )
     }
 
