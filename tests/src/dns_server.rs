@@ -105,6 +105,39 @@ impl Zone {
     }
 }
 
+/// Knot's `mod-synthrecord` in forward mode: every name `<prefix><address>.<zone>` whose address
+/// (with `-` for `:`) is inside `network` gets an AAAA (or A) record of that address with
+/// `ttl`, and a query of the other type gets NODATA; nothing is stored, so a zone of any number
+/// of distinct AAAA-only names costs nothing to load.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SynthForward {
+    /// First characters of the first label, e.g. `h-`.
+    pub prefix: String,
+    /// The address range, e.g. `2001:db8::/64`.
+    pub network: String,
+    pub ttl: u32,
+}
+
+impl SynthForward {
+    /// The name of `addr` under `origin` (`h-2001-db8--1a.<origin>`).
+    pub fn name(&self, addr: IpAddr, origin: &str) -> String {
+        let label = match addr {
+            IpAddr::V4(a) => a.to_string().replace('.', "-"),
+            IpAddr::V6(a) => a.to_string().replace(':', "-"),
+        };
+        format!("{}{label}.{}", self.prefix, origin.trim_end_matches('.'))
+    }
+
+    /// The module's section of the Knot configuration (`mod-synthrecord`, id `synth`).
+    fn conf(&self) -> String {
+        format!(
+            "mod-synthrecord:\n  - id: synth\n    type: forward\n    prefix: \"{}\"\n    \
+             network: {}\n    ttl: {}\n",
+            self.prefix, self.network, self.ttl
+        )
+    }
+}
+
 /// A running `knotd` in a namespace, stopped on drop.
 #[derive(Debug)]
 pub struct AuthDns {
@@ -116,6 +149,17 @@ impl AuthDns {
     /// Starts `knotd` in `ns`, serving `zone` on port 53 of every address of `listen` (they must
     /// already be configured in the namespace). Files go to `dir`.
     pub fn start(ns: &NetNs, dir: &Path, listen: &[IpAddr], zone: &Zone) -> Result<AuthDns> {
+        AuthDns::start_with(ns, dir, listen, zone, None)
+    }
+
+    /// [`AuthDns::start`], with `synth` records synthesized in the zone.
+    pub fn start_with(
+        ns: &NetNs,
+        dir: &Path,
+        listen: &[IpAddr],
+        zone: &Zone,
+        synth: Option<&SynthForward>,
+    ) -> Result<AuthDns> {
         if listen.is_empty() {
             bail!("knotd needs at least one listen address");
         }
@@ -128,11 +172,18 @@ impl AuthDns {
             "server:\n    rundir: \"{dir}\"\n    listen: [ {listen} ]\n\
              database:\n    storage: \"{db}\"\n\
              log:\n  - target: stderr\n    any: info\n\
+             {module}\
              template:\n  - id: default\n    storage: \"{dir}\"\n    semantic-checks: on\n\
-             zone:\n  - domain: {zone_name}\n    file: \"{zone_name}.zone\"\n",
+             zone:\n  - domain: {zone_name}\n    file: \"{zone_name}.zone\"\n{use_module}",
             dir = dir.display(),
             db = db.display(),
             listen = listens.join(", "),
+            module = synth.map(SynthForward::conf).unwrap_or_default(),
+            use_module = if synth.is_some() {
+                "    module: mod-synthrecord/synth\n"
+            } else {
+                ""
+            },
         );
         let conf_path = dir.join("knot.conf");
         std::fs::write(&conf_path, conf)?;
@@ -231,5 +282,23 @@ mod tests {
         assert!(f.contains("v6only 300 IN AAAA 2001:db8:6::10"));
         assert!(f.contains("alias 300 IN CNAME v6only"));
         assert_eq!(f.lines().count(), 5 + z.records.len());
+    }
+
+    #[test]
+    fn synthesized_names_and_module_section() {
+        let s = SynthForward {
+            prefix: "h-".into(),
+            network: "2001:db8:d::/64".into(),
+            ttl: 3600,
+        };
+        let a: Ipv6Addr = "2001:db8:d::1:a".parse().unwrap();
+        assert_eq!(s.name(a.into(), "w.test."), "h-2001-db8-d--1-a.w.test");
+        let c = s.conf();
+        assert!(c.starts_with("mod-synthrecord:\n  - id: synth\n"), "{c}");
+        assert!(c.contains("    type: forward\n    prefix: \"h-\"\n"), "{c}");
+        assert!(
+            c.contains("    network: 2001:db8:d::/64\n    ttl: 3600\n"),
+            "{c}"
+        );
     }
 }
