@@ -39,6 +39,59 @@ pub struct Snapshot {
     /// `clientside.tot_conns` and `clientside.cur_conns` of the path's virtual server
     /// (`show vs stats`), when it has one.
     pub conns: Option<Conns>,
+    /// DNS46 counters (DNS46 paths).
+    pub dns46: Option<Dns46>,
+}
+
+/// DNS46 counters at one instant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Dns46 {
+    /// Mappings the VNF's allocator created (`show dns46 mappings`: `created`).
+    pub created: u64,
+    /// Answers with a synthesized A record (`synthesized46`).
+    pub synthesized: u64,
+    /// Queries from pods (`show vs stats`: `egress-dns-ipv4` `clientside.pkts_in`).
+    pub queries: u64,
+}
+
+/// The DNS46 counters from a `show dns46 mappings` and a `show vs stats` reply.
+pub fn dns46_from(mappings: &Value, vs: &Value) -> Result<Dns46, String> {
+    let queries = vs
+        .as_array()
+        .and_then(|a| a.iter().find(|r| r["name"] == "egress-dns-ipv4"))
+        .ok_or_else(|| format!("no virtual server egress-dns-ipv4 in {vs}"))?;
+    Ok(Dns46 {
+        created: field(mappings, "created")?,
+        synthesized: field(mappings, "synthesized46")?,
+        queries: field(queries, "clientside.pkts_in")?,
+    })
+}
+
+/// DNS46 rates between two snapshots.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Dns46Window {
+    /// New mappings per second.
+    pub mappings_per_s: f64,
+    /// Synthesized answers per second.
+    pub answers_per_s: f64,
+    /// New mappings per query received.
+    pub mappings_per_query: f64,
+}
+
+/// The DNS46 rates between two snapshots (None without DNS46 counters or queries).
+pub fn dns46_window(a: &Snapshot, b: &Snapshot) -> Option<Dns46Window> {
+    let (x, y) = (a.dns46?, b.dns46?);
+    let secs = b.at.duration_since(a.at).as_secs_f64();
+    let queries = y.queries.checked_sub(x.queries)?;
+    if secs <= 0.0 || queries == 0 {
+        return None;
+    }
+    let created = y.created.checked_sub(x.created)? as f64;
+    Some(Dns46Window {
+        mappings_per_s: created / secs,
+        answers_per_s: y.synthesized.checked_sub(x.synthesized)? as f64 / secs,
+        mappings_per_query: created / queries as f64,
+    })
 }
 
 /// Connection counters of one virtual server.
@@ -54,20 +107,34 @@ fn field(v: &Value, key: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("no integer `{key}` in {v}"))
 }
 
-/// Reads `show port stats all`, `show lcores` and, with `vs`, `show vs stats`; the instant is
-/// the midpoint of the requests.
-pub fn snapshot(socket: &Path, tx_port: &str, vs: Option<&str>) -> Result<Snapshot, String> {
+/// Reads `show port stats all`, `show lcores`, with `vs` or `dns46` `show vs stats`, and with
+/// `dns46` `show dns46 mappings limit 1`; the instant is the midpoint of the requests.
+pub fn snapshot(
+    socket: &Path,
+    tx_port: &str,
+    vs: Option<&str>,
+    dns46: bool,
+) -> Result<Snapshot, String> {
     let t0 = Instant::now();
     let ports = request(socket, "show port stats all")?;
     let lcores = request(socket, "show lcores")?;
-    let vs_stats = match vs {
-        Some(_) => Some(request(socket, "show vs stats")?),
-        None => None,
+    let vs_stats = if vs.is_some() || dns46 {
+        Some(request(socket, "show vs stats")?)
+    } else {
+        None
+    };
+    let mappings = if dns46 {
+        Some(request(socket, "show dns46 mappings limit 1")?)
+    } else {
+        None
     };
     let t1 = Instant::now();
     let mut s = snapshot_from(&ports, &lcores, tx_port, t0 + (t1 - t0) / 2)?;
-    if let (Some(name), Some(v)) = (vs, vs_stats) {
-        s.conns = Some(conns_from(&v, name)?);
+    if let (Some(name), Some(v)) = (vs, &vs_stats) {
+        s.conns = Some(conns_from(v, name)?);
+    }
+    if let (Some(m), Some(v)) = (mappings, &vs_stats) {
+        s.dns46 = Some(dns46_from(&m, v)?);
     }
     Ok(s)
 }
@@ -117,6 +184,7 @@ fn snapshot_from(
         worker_rx_packets: rx,
         worker_busy_cycles: busy,
         conns: None,
+        dns46: None,
     })
 }
 
@@ -195,5 +263,47 @@ mod tests {
             current: 5,
         });
         assert_eq!(conns_per_second(&a, &b), Some(1e6));
+    }
+
+    #[test]
+    fn dns46_counters() {
+        let vs = json!([
+            {"name": "egress-ipv4", "clientside.pkts_in": 7},
+            {"name": "egress-dns-ipv4", "clientside.pkts_in": 1000}
+        ]);
+        let m = json!({"mappings": [], "created": 10, "synthesized46": 12, "sorry": 0});
+        let d = dns46_from(&m, &vs).unwrap();
+        assert_eq!(
+            d,
+            Dns46 {
+                created: 10,
+                synthesized: 12,
+                queries: 1000
+            }
+        );
+        assert!(dns46_from(&json!({"created": null}), &vs).is_err());
+        assert!(dns46_from(&m, &json!([])).is_err());
+        let t = Instant::now();
+        let mut a = snapshot_from(
+            &json!([{"port": "1.1", "tx_packets": 0}]),
+            &json!([{"rx_packets": 0, "busy_cycles": 0}]),
+            "1.1",
+            t,
+        )
+        .unwrap();
+        let mut b = a;
+        b.at = t + Duration::from_secs(2);
+        assert_eq!(dns46_window(&a, &b), None);
+        a.dns46 = Some(d);
+        b.dns46 = Some(Dns46 {
+            created: 20_010,
+            synthesized: 20_012,
+            queries: 2_001_000,
+        });
+        let w = dns46_window(&a, &b).unwrap();
+        assert_eq!(w.mappings_per_s, 10_000.0);
+        assert_eq!(w.answers_per_s, 10_000.0);
+        assert_eq!(w.mappings_per_query, 0.01);
+        assert_eq!(dns46_window(&b, &a), None, "counters went backwards");
     }
 }

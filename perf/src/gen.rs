@@ -326,6 +326,13 @@ pub mod topo {
     pub const NAT46_SUBNET: &str = "198.19.200.0/24";
     /// The static NAT46 mapping the pods send to: it stands for [`SERVER6`].
     pub const NAT46_MAPPED: Ipv4Addr = Ipv4Addr::new(198, 19, 200, 5);
+    /// `nat46.ipv4_subnet` of the DNS46 path: 1 Mi addresses (the benchmarking range is too
+    /// small), from the shared address space (RFC 6598); nothing routes to them here.
+    pub const DNS46_SUBNET: &str = "100.64.0.0/12";
+    /// The IPv6-only hosts of the DNS46 path, `2001:2:d::/64`: the AAAA records the upstream
+    /// synthesizes (`h-2001-2-d--<n>.w46.bench.test`).
+    pub const DNS46_HOSTS: Ipv6Addr = Ipv6Addr::new(0x2001, 2, 0xd, 0, 0, 0, 0, 0);
+    pub const DNS46_HOSTS_PREFIX: u8 = 64;
     /// `nat64.prefix` (not the well-known prefix, which refuses the benchmarking range as
     /// non-global).
     pub const NAT64_PREFIX: Ipv6Addr = Ipv6Addr::new(0x2001, 2, 0x64, 0, 0, 0, 0, 0);
@@ -438,23 +445,79 @@ pub fn dns_query(id: u16, name: &str, qtype: u16) -> Vec<u8> {
     m
 }
 
-/// DNS cache hits: A queries for `flows` distinct names (`n0` .. `n<flows-1>`), each from one of
-/// [`DNS_PODS`] pods with its own source port and ID, to [`POD_RESOLVER`]. `frame_len` is a
-/// minimum (a query is usually longer than 60 bytes).
+/// A queries for `flows` distinct names (`name(i)`), each from one of [`DNS_PODS`] pods with its
+/// own source port and ID, to [`POD_RESOLVER`]. `frame_len` is a minimum (a query is usually
+/// longer than 60 bytes).
+fn a_queries(p: &GenParams, name: fn(usize) -> String) -> impl Iterator<Item = Vec<u8>> + '_ {
+    (0..p.flows.max(1)).map(move |i| {
+        let (src, _) = flow_source(i % DNS_PODS);
+        let sport = 1024 + (i % 60000) as u16;
+        let q = dns_query(i as u16, &name(i), 1);
+        let ip = ipv4_udp(src, POD_RESOLVER, sport, 53, &q, i as u16);
+        let mut f = ethernet(TO_VNF_MAC, POD_MAC, None, EtherType::Ipv4, &ip);
+        if f.len() < p.frame_len {
+            f.resize(p.frame_len, 0);
+        }
+        f
+    })
+}
+
+/// DNS cache hits: A queries for `flows` distinct names (`n0` .. `n<flows-1>`) of
+/// [`DNS_ZONE`], each from one of [`DNS_PODS`] pods, to [`POD_RESOLVER`].
 pub fn dns_queries(p: &GenParams) -> Vec<Vec<u8>> {
-    (0..p.flows.max(1))
+    a_queries(p, dns_name).collect()
+}
+
+/// Where the DNS46 path's names live: `h-<address>.w46.bench.test`, the upstream synthesizes
+/// their AAAA records (Knot `mod-synthrecord`, prefix [`DNS46_LABEL_PREFIX`], network
+/// [`topo::DNS46_HOSTS`]/64) and answers NODATA to A.
+pub const DNS46_SUFFIX: &str = "w46.bench.test";
+/// First characters of a DNS46 name's first label.
+pub const DNS46_LABEL_PREFIX: &str = "h-";
+
+/// IPv6 host `i` of the DNS46 path: `2001:2:d::<i + 1>`.
+pub fn dns46_host(i: usize) -> Ipv6Addr {
+    Ipv6Addr::from(u128::from(topo::DNS46_HOSTS) + 1 + i as u128)
+}
+
+/// Name `i` of the DNS46 path: its AAAA is [`dns46_host`]`(i)`, written into the first label
+/// with `-` for `:` (`h-2001-2-d--1a.w46.bench.test`).
+pub fn dns46_name(i: usize) -> String {
+    format!(
+        "{DNS46_LABEL_PREFIX}{}.{DNS46_SUFFIX}",
+        dns46_host(i).to_string().replace(':', "-")
+    )
+}
+
+/// ARP replies from the [`DNS_PODS`] pods to the internal self IP (RFC 826 merge: the VNF
+/// learns each pod, REACHABLE), so the answers the VNF sends after an upstream round trip,
+/// which are routed, find the pods' MAC. Sent with the queries on every pass of the capture.
+pub fn pod_arp_replies() -> Vec<Vec<u8>> {
+    (0..DNS_PODS)
         .map(|i| {
-            let (src, _) = flow_source(i % DNS_PODS);
-            let sport = 1024 + (i % 60000) as u16;
-            let q = dns_query(i as u16, &dns_name(i), 1);
-            let ip = ipv4_udp(src, POD_RESOLVER, sport, 53, &q, i as u16);
-            let mut f = ethernet(TO_VNF_MAC, POD_MAC, None, EtherType::Ipv4, &ip);
-            if f.len() < p.frame_len {
-                f.resize(p.frame_len, 0);
+            let mut arp = vec![0u8; egress_vnf::wire::arp::ETHERNET_IPV4_LEN];
+            ArpRepr {
+                operation: ArpOperation::Reply,
+                source_hardware_addr: EthernetAddress(POD_MAC),
+                source_protocol_addr: flow_source(i).0,
+                target_hardware_addr: EthernetAddress([0xff; 6]),
+                target_protocol_addr: topo::INTERNAL_SELF4,
             }
-            f
+            .emit(&mut ArpPacket::new_unchecked(&mut arp[..]))
+            .expect("buffer sized for ARP");
+            ethernet(TO_VNF_MAC, POD_MAC, None, EtherType::Arp, &arp)
         })
         .collect()
+}
+
+/// DNS46 new mappings: the pods' ARP replies, then A queries for `flows` distinct AAAA-only
+/// names (`dns46_name(0)` ..), each asked once per pass of the capture. Every query the VNF
+/// does not find in its cache goes upstream (A: NODATA, then AAAA) and, for a name not mapped
+/// yet, creates a DNS46 mapping. `flows` + [`DNS_PODS`] frames.
+pub fn dns46_queries(p: &GenParams) -> Vec<Vec<u8>> {
+    let mut frames = pod_arp_replies();
+    frames.extend(a_queries(p, dns46_name));
+    frames
 }
 
 /// What the gateway says on port 1.2 when the VNF starts, so that its IPv4 and IPv6 neighbour
@@ -711,10 +774,12 @@ mod tests {
     fn path_generators_build_valid_distinct_flows() {
         for p in crate::paths::PATHS {
             for frame_len in [MIN_FRAME_LEN, 333, MAX_FRAME_LEN] {
-                let frames = (p.generate)(&GenParams {
+                let mut frames = (p.generate)(&GenParams {
                     flows: 5000,
                     frame_len,
                 });
+                // The pods' ARP replies of the DNS46 path are checked below.
+                frames.retain(|f| f[12..14] != [0x08, 0x06]);
                 assert_eq!(frames.len(), 5000, "{}", p.name);
                 let mut sources: Vec<_> = frames.iter().map(|f| check_with_wire(f)).collect();
                 for f in &frames {
@@ -769,6 +834,78 @@ mod tests {
                 }
                 other => panic!("unexpected {other:?}"),
             }
+        }
+    }
+
+    /// The question of a query frame built by [`a_queries`]: (pod, name, qtype).
+    fn question(f: &[u8]) -> (Ipv4Addr, String, u16) {
+        let ip = Ipv4Packet::new_checked(&f[14..]).unwrap();
+        let r = Ipv4Repr::parse(&ip).unwrap();
+        assert_eq!(r.dst_addr, POD_RESOLVER);
+        let u = UdpPacket::new_checked(ip.payload()).unwrap();
+        assert_eq!(u.dst_port(), 53);
+        let m = u.payload();
+        assert_eq!(&m[4..6], &[0, 1], "one question");
+        let mut labels = Vec::new();
+        let mut i = 12;
+        while m[i] != 0 {
+            let n = usize::from(m[i]);
+            labels.push(String::from_utf8(m[i + 1..i + 1 + n].to_vec()).unwrap());
+            i += 1 + n;
+        }
+        let qtype = u16::from_be_bytes([m[i + 1], m[i + 2]]);
+        (r.src_addr, labels.join("."), qtype)
+    }
+
+    #[test]
+    fn dns46_names_are_distinct_aaaa_only_hosts() {
+        assert_eq!(dns46_host(0), "2001:2:d::1".parse::<Ipv6Addr>().unwrap());
+        assert_eq!(dns46_name(0), "h-2001-2-d--1.w46.bench.test");
+        assert_eq!(dns46_name(0x1_0000), "h-2001-2-d--1-1.w46.bench.test");
+        // The name the upstream's synthrecord module answers for each host.
+        let synth = egress_tests::dns_server::SynthForward {
+            prefix: DNS46_LABEL_PREFIX.into(),
+            network: format!("{}/{}", topo::DNS46_HOSTS, topo::DNS46_HOSTS_PREFIX),
+            ttl: 1,
+        };
+        for i in [0, 9, 0xffff, 1 << 20] {
+            assert_eq!(
+                dns46_name(i),
+                synth.name(dns46_host(i).into(), DNS46_SUFFIX)
+            );
+            assert_eq!(
+                dns46_host(i).segments()[..4],
+                topo::DNS46_HOSTS.segments()[..4],
+                "inside the /64"
+            );
+        }
+        let mut names: Vec<String> = (0..1 << 17).map(dns46_name).collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), 1 << 17);
+    }
+
+    #[test]
+    fn dns46_capture_is_pod_arp_then_one_a_query_per_name() {
+        let frames = dns46_queries(&GenParams {
+            flows: 3000,
+            frame_len: MIN_FRAME_LEN,
+        });
+        assert_eq!(frames.len(), DNS_PODS + 3000);
+        let mut pods = Vec::new();
+        for f in &frames[..DNS_PODS] {
+            assert_eq!(&f[12..14], &[0x08, 0x06]);
+            let arp = ArpRepr::parse(&ArpPacket::new_checked(&f[14..]).unwrap()).unwrap();
+            assert_eq!(arp.operation, ArpOperation::Reply);
+            assert_eq!(arp.target_protocol_addr, topo::INTERNAL_SELF4);
+            assert_eq!(arp.source_hardware_addr, EthernetAddress(POD_MAC));
+            pods.push(arp.source_protocol_addr);
+        }
+        for (i, f) in frames[DNS_PODS..].iter().enumerate() {
+            check_with_wire(f);
+            let (pod, name, qtype) = question(f);
+            assert_eq!((name, qtype), (dns46_name(i), 1), "A for name {i}");
+            assert!(pods.contains(&pod), "{pod} announced itself");
         }
     }
 

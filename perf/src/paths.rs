@@ -54,6 +54,9 @@ pub struct PathSpec {
     pub vs: Option<&'static str>,
     /// The figure of merit is new connections per second (every packet a new flow).
     pub new_flows: bool,
+    /// The figure of merit is new DNS46 mappings per second (the upstream synthesizes an
+    /// AAAA-only name for every query; [`Port2::Upstream`] only).
+    pub dns46: bool,
     /// Flows of the capture unless `--flows` says otherwise.
     pub default_flows: usize,
 }
@@ -92,6 +95,8 @@ struct Egress {
     short_timeouts: bool,
     /// DNS proxy and cache forwarding everything to the upstream.
     dns: bool,
+    /// DNS46 (`[nat46]` with the 1 Mi pool [`topo::DNS46_SUBNET`], no static mapping).
+    dns46: bool,
 }
 
 /// The common egress topology (`gen::topo`): VLAN `internal` on 1.1, VLAN `external` on 1.2,
@@ -152,6 +157,13 @@ fn egress_config(env: &PathEnv, e: Egress) -> String {
             topo::NAT46_SUBNET,
             topo::NAT46_MAPPED,
             topo::SERVER6
+        );
+    }
+    if e.dns46 {
+        let _ = write!(
+            c,
+            "[nat46]\nenabled = true\nipv4_subnet = \"{}\"\nmax_reserved_static_ips = 16\n\n",
+            topo::DNS46_SUBNET
         );
     }
     if e.dns {
@@ -228,6 +240,17 @@ fn dns_cache_config(env: &PathEnv) -> String {
     )
 }
 
+fn dns46_config(env: &PathEnv) -> String {
+    egress_config(
+        env,
+        Egress {
+            dns: true,
+            dns46: true,
+            ..Egress::default()
+        },
+    )
+}
+
 fn flows(p: &GenParams) -> u64 {
     p.flows.max(1) as u64
 }
@@ -238,6 +261,12 @@ fn flows(p: &GenParams) -> u64 {
 /// Each frame of the capture holds an mbuf (about 2.5 KB): 1 Mi frames need about 3 GB on
 /// each side of the run.
 pub const NEW_FLOWS_DEFAULT: usize = 1 << 20;
+
+/// Default names of the DNS46 path: the measured window must end long before every name has
+/// been mapped once (a mapped name is answered from the cache afterwards); the runner reports
+/// the share of the names mapped by the end of each run. Each frame holds an mbuf, as for
+/// [`NEW_FLOWS_DEFAULT`].
+pub const DNS46_DEFAULT: usize = 1 << 20;
 
 /// Every path the runner knows how to measure.
 pub const PATHS: &[PathSpec] = &[
@@ -251,6 +280,7 @@ pub const PATHS: &[PathSpec] = &[
         port2: Port2::Null,
         vs: None,
         new_flows: false,
+        dns46: false,
         default_flows: 1024,
     },
     PathSpec {
@@ -263,6 +293,7 @@ pub const PATHS: &[PathSpec] = &[
         port2: Port2::Neighbours,
         vs: Some("egress-ipv4"),
         new_flows: false,
+        dns46: false,
         default_flows: 1024,
     },
     PathSpec {
@@ -275,6 +306,7 @@ pub const PATHS: &[PathSpec] = &[
         port2: Port2::Neighbours,
         vs: Some("egress-ipv4"),
         new_flows: false,
+        dns46: false,
         default_flows: 1 << 20,
     },
     PathSpec {
@@ -287,6 +319,7 @@ pub const PATHS: &[PathSpec] = &[
         port2: Port2::Neighbours,
         vs: Some("egress-ipv6"),
         new_flows: false,
+        dns46: false,
         default_flows: 1024,
     },
     PathSpec {
@@ -299,6 +332,7 @@ pub const PATHS: &[PathSpec] = &[
         port2: Port2::Neighbours,
         vs: Some("egress-ipv4-nat46"),
         new_flows: false,
+        dns46: false,
         default_flows: 1024,
     },
     PathSpec {
@@ -311,6 +345,7 @@ pub const PATHS: &[PathSpec] = &[
         port2: Port2::Neighbours,
         vs: Some("egress-ipv6-nat64"),
         new_flows: false,
+        dns46: false,
         default_flows: 1024,
     },
     PathSpec {
@@ -323,6 +358,7 @@ pub const PATHS: &[PathSpec] = &[
         port2: Port2::Neighbours,
         vs: Some("egress-ipv4"),
         new_flows: true,
+        dns46: false,
         default_flows: NEW_FLOWS_DEFAULT,
     },
     PathSpec {
@@ -335,12 +371,26 @@ pub const PATHS: &[PathSpec] = &[
         port2: Port2::Upstream,
         vs: None,
         new_flows: false,
+        dns46: false,
         default_flows: 1024,
+    },
+    PathSpec {
+        name: "dns46-new-mappings",
+        summary: "DNS46 misses: A queries for distinct AAAA-only names, each a new mapping (knotd upstream)",
+        generate: gen::dns46_queries,
+        config: dns46_config,
+        sessions: |_| 0,
+        tx_port: "1.1",
+        port2: Port2::Upstream,
+        vs: None,
+        new_flows: false,
+        dns46: true,
+        default_flows: DNS46_DEFAULT,
     },
 ];
 
-/// Paths of the performance plan that have no generator yet (see perf/README.md for why).
-pub const PLANNED: &[&str] = &["dns46-new-mappings"];
+/// Paths of the performance plan that have no generator yet (see perf/README.md).
+pub const PLANNED: &[&str] = &[];
 
 /// Looks a path up by name.
 pub fn find(name: &str) -> Result<&'static PathSpec, String> {
@@ -369,7 +419,7 @@ mod tests {
     fn lookup() {
         assert_eq!(find("bridge").unwrap().name, "bridge");
         assert_eq!(find("snat66").unwrap().name, "snat66");
-        assert!(find("dns46-new-mappings").unwrap_err().contains("planned"));
+        assert!(find("dns46-new-mappings").unwrap().dns46);
         assert!(find("nope").unwrap_err().contains("unknown"));
     }
 
@@ -416,6 +466,19 @@ mod tests {
         assert!(n("nat64-established").contains("[nat64]"));
         assert!(n("snat-new-flows").contains("udp = 1"));
         assert!(n("dns-cache-hits").contains("[[dns.forward_zones]]"));
+        assert!(!n("dns-cache-hits").contains("[nat46]"));
+        let d = n("dns46-new-mappings");
+        assert!(
+            d.contains("[[dns.forward_zones]]") && d.contains("ipv4_subnet = \"100.64.0.0/12\"")
+        );
+        // The pool holds a mapping for every name of the default capture but the reserved ones.
+        let cfg = VnfConfig::from_toml_str(
+            &crate::vnf::config(&[], &d, "/tmp/x.sock"),
+            Path::new("bench.toml"),
+        )
+        .unwrap();
+        let (first, last) = cfg.nat46_slice().unwrap();
+        assert!(u32::from(last) - u32::from(first) + 1 + 64 >= DNS46_DEFAULT as u32);
     }
 
     #[test]

@@ -38,6 +38,18 @@ pub struct Run {
     pub vnf_new_flows_per_packet: Option<f64>,
     /// The virtual server's current connections at the end of the window.
     pub vnf_sessions_end: Option<u64>,
+    /// Busy cycles per packet sent on the counting port (DNS paths: per answer).
+    pub vnf_cycles_per_answer: Option<f64>,
+    /// New DNS46 mappings per second during the window (`dns46-new-mappings`).
+    pub vnf_dns46_mappings_per_s: Option<f64>,
+    /// Answers with a synthesized A record per second during the window.
+    pub vnf_dns46_answers_per_s: Option<f64>,
+    /// New DNS46 mappings per query received during the window.
+    pub vnf_dns46_mappings_per_query: Option<f64>,
+    /// Mappings created from the VNF's start to the end of the window.
+    pub vnf_dns46_mappings_end: Option<u64>,
+    /// Queries from pods from the VNF's start to the end of the window.
+    pub vnf_dns46_queries_end: Option<u64>,
 }
 
 /// How the runs were made.
@@ -85,6 +97,20 @@ pub struct PathResult {
     pub new_flows_per_s: Option<f64>,
     /// Median new connections per received packet.
     pub new_flows_per_packet: Option<f64>,
+    /// Median busy cycles per answer (DNS paths).
+    pub cycles_per_answer: Option<f64>,
+    /// Median new DNS46 mappings per second (the figure of merit of `dns46-new-mappings`).
+    pub dns46_mappings_per_s: Option<f64>,
+    /// Median new DNS46 mappings per CPU-second of the forwarding thread (mappings/s divided
+    /// by the share of a CPU it ran, as `mpps_per_cpu`).
+    pub dns46_mappings_per_cpu: Option<f64>,
+    /// Median synthesized DNS46 answers per second.
+    pub dns46_answers_per_s: Option<f64>,
+    /// Median new DNS46 mappings per query received.
+    pub dns46_mappings_per_query: Option<f64>,
+    /// Largest share of the capture's names asked by the end of a run (queries / names):
+    /// below 1, no name was asked twice, so every query was a miss.
+    pub dns46_passes: Option<f64>,
     pub loadavg_end: String,
     pub runs: Vec<Run>,
     pub settings: Settings,
@@ -152,6 +178,19 @@ impl PathResult {
         let new_flows_per_s = opt(|r| r.vnf_new_flows_per_s).map(|x| x.round());
         let new_flows_per_packet = opt(|r| r.vnf_new_flows_per_packet).map(|x| round(x, 3));
         let sessions_measured = opt(|r| r.vnf_sessions_end.map(|s| s as f64)).map(|x| x as u64);
+        let cycles_per_answer = opt(|r| r.vnf_cycles_per_answer).map(|x| round(x, 1));
+        let dns46_mappings_per_s = opt(|r| r.vnf_dns46_mappings_per_s).map(f64::round);
+        let dns46_answers_per_s = opt(|r| r.vnf_dns46_answers_per_s).map(f64::round);
+        let dns46_mappings_per_cpu =
+            opt(|r| Some(r.vnf_dns46_mappings_per_s? / r.cpu_share_vnf.filter(|s| *s > 0.0)?))
+                .map(f64::round);
+        let dns46_mappings_per_query = opt(|r| r.vnf_dns46_mappings_per_query).map(|x| round(x, 5));
+        let dns46_passes = runs
+            .iter()
+            .filter_map(|r| r.vnf_dns46_queries_end)
+            .max()
+            .filter(|_| settings.flows > 0)
+            .map(|q| round(q as f64 / settings.flows as f64, 3));
         PathResult {
             name: name.to_string(),
             mpps: round(mpps, 3),
@@ -170,6 +209,12 @@ impl PathResult {
             session_capacity: None,
             new_flows_per_s,
             new_flows_per_packet,
+            cycles_per_answer,
+            dns46_mappings_per_s,
+            dns46_mappings_per_cpu,
+            dns46_answers_per_s,
+            dns46_mappings_per_query,
+            dns46_passes,
             loadavg_end: crate::sys::loadavg(),
             runs,
             settings,
@@ -190,6 +235,7 @@ pub fn table(results: &[PathResult]) -> String {
         "sessions",
         "B/session",
         "new flows/s",
+        "DNS46 maps/s",
         "other CPUs",
         "ratio per CPU",
     ];
@@ -218,6 +264,8 @@ pub fn table(results: &[PathResult]) -> String {
                 .map_or_else(|| "-".into(), |b| format!("{b:.0}")),
             r.new_flows_per_s
                 .map_or_else(|| "-".into(), |n| format!("{:.3} M", n / 1e6)),
+            r.dns46_mappings_per_s
+                .map_or_else(|| "-".into(), |n| format!("{n:.0}")),
             other.map_or_else(|| "-".into(), |o| format!("{o:.2}")),
             r.ratio_per_cpu
                 .map_or_else(|| "-".into(), |x| format!("{x:.3}")),
@@ -287,6 +335,12 @@ mod tests {
             vnf_new_flows_per_s: None,
             vnf_new_flows_per_packet: None,
             vnf_sessions_end: None,
+            vnf_cycles_per_answer: None,
+            vnf_dns46_mappings_per_s: None,
+            vnf_dns46_answers_per_s: None,
+            vnf_dns46_mappings_per_query: None,
+            vnf_dns46_mappings_end: None,
+            vnf_dns46_queries_end: None,
         }
     }
 
@@ -327,6 +381,36 @@ mod tests {
         assert!(lines[2].contains("18.00"));
         assert!(lines[2].contains("0.20"));
         assert!(lines[2].ends_with("1.800"));
+    }
+
+    #[test]
+    fn dns46_figures_are_medians() {
+        let runs = [(30_000.0, 0.02), (10_000.0, 0.01), (20_000.0, 0.03)]
+            .into_iter()
+            .map(|(m, q)| Run {
+                vnf_dns46_mappings_per_s: Some(m),
+                vnf_dns46_answers_per_s: Some(m + 1.0),
+                vnf_dns46_mappings_per_query: Some(q),
+                vnf_cycles_per_answer: Some(m / 100.0),
+                vnf_dns46_queries_end: Some(m as u64 / 10),
+                ..run(1.0, 2.0)
+            })
+            .collect();
+        let r = PathResult::from_runs("dns46", 0, runs, settings(), Machine::probe());
+        assert_eq!(r.dns46_mappings_per_s, Some(20_000.0));
+        assert_eq!(r.dns46_answers_per_s, Some(20_001.0));
+        // run(): the forwarder ran half of the time.
+        assert_eq!(r.dns46_mappings_per_cpu, Some(40_000.0));
+        assert_eq!(r.dns46_mappings_per_query, Some(0.02));
+        assert_eq!(r.cycles_per_answer, Some(200.0));
+        assert_eq!(
+            r.dns46_passes,
+            Some(3000.0),
+            "3000 queries for settings().flows = 1 name"
+        );
+        let t = table(std::slice::from_ref(&r));
+        assert!(t.lines().next().unwrap().contains("DNS46 maps/s"));
+        assert!(t.lines().nth(2).unwrap().contains(" 20000 "), "{t}");
     }
 
     #[test]

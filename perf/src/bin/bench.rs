@@ -22,7 +22,8 @@ usage: bench [OPTIONS]
   --seconds N        measured seconds per run and side (default 10)
   --runs N           runs per path; the medians are reported (default 3)
   --warmup N         seconds of forwarding not measured, on both sides (default 2)
-  --flows N          distinct flows in every path's capture (default: 1024; snat-new-flows 1 Mi)
+  --flows N          distinct flows in every path's capture (default: 1024; snat-new-flows
+                     and dns46-new-mappings 1 Mi)
   --frame-len N      frame length without FCS, 60..=1514 (default 60: 64 bytes on the wire)
   --vnf PATH         egress-vnf binary (default: target/release/egress-vnf of the workspace)
   --testpmd PATH     testpmd binary (default: dpdk-testpmd)
@@ -157,9 +158,45 @@ struct Upstream {
     _up: egress_tests::netns::NetNs,
 }
 
-fn start_upstream(dir: &Path, names: usize) -> Result<Upstream, String> {
-    use egress_perf::gen::{topo, DNS_ZONE};
-    use egress_tests::dns_server::{AuthDns, Rr, Zone};
+/// The zone the upstream serves for `path`: `dns-cache-hits` gets an A record (TTL 1 day) for
+/// each of the capture's names; `dns46-new-mappings` an empty zone in which Knot's
+/// synthrecord module answers AAAA for every `h-<address>.w46.bench.test` of
+/// `topo::DNS46_HOSTS` (and NODATA to A), so any number of distinct names costs nothing to
+/// load.
+fn upstream_zone(
+    path: &PathSpec,
+    names: usize,
+) -> (
+    egress_tests::dns_server::Zone,
+    Option<egress_tests::dns_server::SynthForward>,
+) {
+    use egress_perf::gen::{topo, DNS46_LABEL_PREFIX, DNS_ZONE};
+    use egress_tests::dns_server::{Rr, SynthForward, Zone};
+    let mut zone = Zone {
+        origin: DNS_ZONE.into(),
+        soa_minimum: 300,
+        records: Vec::new(),
+    };
+    if path.dns46 {
+        let synth = SynthForward {
+            prefix: DNS46_LABEL_PREFIX.into(),
+            network: format!("{}/{}", topo::DNS46_HOSTS, topo::DNS46_HOSTS_PREFIX),
+            ttl: 86400,
+        };
+        return (zone, Some(synth));
+    }
+    zone.records = (0..names)
+        .map(|i| {
+            let a = std::net::Ipv4Addr::from(u32::from(topo::SERVER4) + i as u32);
+            Rr::new(&format!("n{i}"), 86400, "A", &a.to_string())
+        })
+        .collect();
+    (zone, None)
+}
+
+fn start_upstream(dir: &Path, path: &PathSpec, names: usize) -> Result<Upstream, String> {
+    use egress_perf::gen::topo;
+    use egress_tests::dns_server::AuthDns;
     use egress_tests::netns::{NetNs, VethPair};
     let e = |what: &str, err: anyhow::Error| format!("DNS upstream: {what}: {err:#}");
     let dut = NetNs::new("bench-dut").map_err(|x| e("namespace", x))?;
@@ -173,21 +210,17 @@ fn start_upstream(dir: &Path, names: usize) -> Result<Upstream, String> {
         &veth.b,
     ])
     .map_err(|x| e("address", x))?;
-    let records = (0..names)
-        .map(|i| {
-            let a = std::net::Ipv4Addr::from(u32::from(topo::SERVER4) + i as u32);
-            Rr::new(&format!("n{i}"), 86400, "A", &a.to_string())
-        })
-        .collect();
-    let zone = Zone {
-        origin: DNS_ZONE.into(),
-        soa_minimum: 300,
-        records,
-    };
+    let (zone, synth) = upstream_zone(path, names);
     let knot = dir.join("knot");
     std::fs::create_dir_all(&knot).map_err(|x| format!("mkdir {}: {x}", knot.display()))?;
-    let dns = AuthDns::start(&up, &knot, &[topo::UPSTREAM_DNS.into()], &zone)
-        .map_err(|x| e("knotd", x))?;
+    let dns = AuthDns::start_with(
+        &up,
+        &knot,
+        &[topo::UPSTREAM_DNS.into()],
+        &zone,
+        synth.as_ref(),
+    )
+    .map_err(|x| e("knotd", x))?;
     Ok(Upstream {
         _dns: dns,
         veth,
@@ -370,6 +403,10 @@ struct VnfRun {
     new_flows_per_s: Option<f64>,
     new_flows_per_packet: Option<f64>,
     sessions_end: Option<u64>,
+    cycles_per_answer: Option<f64>,
+    dns46: Option<control::Dns46Window>,
+    dns46_created_end: Option<u64>,
+    dns46_queries_end: Option<u64>,
 }
 
 fn run_vnf(ctx: &Ctx) -> Result<VnfRun, String> {
@@ -428,7 +465,7 @@ fn run_vnf(ctx: &Ctx) -> Result<VnfRun, String> {
         }
     }
     let snap = || {
-        control::snapshot(&socket, ctx.path.tx_port, ctx.path.vs)
+        control::snapshot(&socket, ctx.path.tx_port, ctx.path.vs, ctx.path.dns46)
             .map_err(|e| format!("{cmdline}: {e}"))
     };
     let first = snap()?;
@@ -449,6 +486,16 @@ fn run_vnf(ctx: &Ctx) -> Result<VnfRun, String> {
         _ => None,
     };
     let sessions_end = last.conns.map(|c| c.current);
+    // DNS paths: every packet sent on port 1.1 is an answer to a pod.
+    let answers = last.tx_packets.saturating_sub(first.tx_packets);
+    let cycles_per_answer = (ctx.path.tx_port == "1.1" && answers > 0).then(|| {
+        last.worker_busy_cycles
+            .saturating_sub(first.worker_busy_cycles) as f64
+            / answers as f64
+    });
+    let dns46 = control::dns46_window(&first, &last);
+    let dns46_created_end = last.dns46.map(|d| d.created);
+    let dns46_queries_end = last.dns46.map(|d| d.queries);
     p.interrupt()?;
     let f = p.finish(Duration::from_secs(30))?;
     let failed = |why: String| {
@@ -495,6 +542,10 @@ fn run_vnf(ctx: &Ctx) -> Result<VnfRun, String> {
         new_flows_per_s,
         new_flows_per_packet,
         sessions_end,
+        cycles_per_answer,
+        dns46,
+        dns46_created_end,
+        dns46_queries_end,
     })
 }
 
@@ -578,7 +629,7 @@ fn measure_path(
         }
     };
     let upstream = match path.port2 {
-        Port2::Upstream => Some(start_upstream(dir, gen.flows)?),
+        Port2::Upstream => Some(start_upstream(dir, path, gen.flows)?),
         _ => None,
     };
     let vdevs = vdevs(
@@ -647,6 +698,12 @@ fn measure_path(
                     vnf_new_flows_per_s: v.new_flows_per_s,
                     vnf_new_flows_per_packet: v.new_flows_per_packet,
                     vnf_sessions_end: v.sessions_end,
+                    vnf_cycles_per_answer: v.cycles_per_answer,
+                    vnf_dns46_mappings_per_s: v.dns46.map(|d| d.mappings_per_s),
+                    vnf_dns46_answers_per_s: v.dns46.map(|d| d.answers_per_s),
+                    vnf_dns46_mappings_per_query: v.dns46.map(|d| d.mappings_per_query),
+                    vnf_dns46_mappings_end: v.dns46_created_end,
+                    vnf_dns46_queries_end: v.dns46_queries_end,
                 }
             }
             None => Run {
@@ -673,12 +730,37 @@ fn measure_path(
                 vnf_new_flows_per_s: None,
                 vnf_new_flows_per_packet: None,
                 vnf_sessions_end: None,
+                vnf_cycles_per_answer: None,
+                vnf_dns46_mappings_per_s: None,
+                vnf_dns46_answers_per_s: None,
+                vnf_dns46_mappings_per_query: None,
+                vnf_dns46_mappings_end: None,
+                vnf_dns46_queries_end: None,
             },
         };
         let fmt_other = |o: Option<f64>| o.map_or_else(|| "?".into(), |o| format!("{o:.2}"));
+        let dns46_part = match (
+            run.vnf_dns46_mappings_per_s,
+            run.vnf_dns46_mappings_per_query,
+        ) {
+            (Some(m), Some(q)) => format!(
+                " | DNS46 {m:.0} new mappings/s ({} per CPU-second, {:.3} % of queries), \
+                 {:.0} synthesized answers/s, {} cyc/answer, {} mappings at the end",
+                run.cpu_share_vnf
+                    .filter(|s| *s > 0.0)
+                    .map_or_else(|| "?".into(), |s| format!("{:.0}", m / s)),
+                q * 100.0,
+                run.vnf_dns46_answers_per_s.unwrap_or(f64::NAN),
+                run.vnf_cycles_per_answer
+                    .map_or_else(|| "?".into(), |c| format!("{c:.0}")),
+                run.vnf_dns46_mappings_end
+                    .map_or_else(|| "?".into(), |c| c.to_string()),
+            ),
+            _ => String::new(),
+        };
         let vnf_part = if v.is_some() {
             format!(
-                "egress-vnf {:.2} Mpps ({:.1} cyc/pkt, other CPUs {}, forwarder CPU {}) | ratio {:.3}",
+                "egress-vnf {:.2} Mpps ({:.1} cyc/pkt, other CPUs {}, forwarder CPU {}) | ratio {:.3}{dns46_part}",
                 run.vnf_mpps,
                 run.vnf_cycles_per_packet,
                 fmt_other(run.other_cpus_vnf),
@@ -743,6 +825,28 @@ fn measure_path(
     if let Some((bytes, capacity)) = table {
         result.bytes_per_session = Some(bytes as f64);
         result.session_capacity = Some(capacity as u64);
+    }
+    if path.dns46 {
+        // Each name is asked once per pass of the capture: while a run has not gone round the
+        // capture once, no name was asked twice and every query was a miss. After that a
+        // mapped name is answered from the cache.
+        if let Some(p) = result.dns46_passes {
+            if p >= 1.0 {
+                eprintln!(
+                    "bench: {}: the pods asked {p:.2} x the {} names by the end of a run: names \
+                     mapped earlier were answered from the cache; use a larger --flows",
+                    path.name, gen.flows
+                );
+            } else {
+                eprintln!(
+                    "bench: {}: {:.0} % of the {} names asked by the end of the longest run: \
+                     no name was asked twice, every query was a miss",
+                    path.name,
+                    p * 100.0,
+                    gen.flows
+                );
+            }
+        }
     }
     if path.new_flows {
         if let Some(f) = result.new_flows_per_packet.filter(|f| *f < 0.95) {
