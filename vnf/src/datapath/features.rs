@@ -327,13 +327,20 @@ impl Features {
         }
     }
 
-    /// Once per loop: mapping results in, requests out, timers, held packets. Released packets
-    /// end up in `released` (settled by the pipeline through [`Features::take_released`]).
-    pub fn poll(&mut self, now: u64) {
+    /// Once per loop: mapping results in, requests out, held packets; with `timers` (once per
+    /// millisecond, see `Worker::housekeeping`) also the timer walks: session expiry and port
+    /// reclaiming, and the DNS proxy's (run as well when mapping results came in, which it may
+    /// be waiting for). Released packets end up in `released` (settled by the pipeline through
+    /// [`Features::released_buf`]).
+    pub fn poll(&mut self, now: u64, timers: bool) {
+        let mut results = 0;
         if let Some(r) = &self.rings {
             for _ in 0..64 {
                 match r.results.dequeue() {
-                    Some(res) => self.maps.apply(&res, now),
+                    Some(res) => {
+                        self.maps.apply(&res, now);
+                        results += 1;
+                    }
                     None => break,
                 }
             }
@@ -341,7 +348,9 @@ impl Features {
             self.maps.take_requests(|reqs| requests.enqueue_burst(reqs));
         }
         if let Some(nat) = self.nat.as_mut() {
-            nat.poll(now);
+            if timers {
+                nat.poll(now);
+            }
             if let Some(x) = self.xnat.as_mut() {
                 let StageEnv { alloc, routed } = &mut self.env;
                 let released = &mut self.released;
@@ -350,8 +359,10 @@ impl Features {
                 });
             }
         }
-        if let Some(dns) = self.dns.as_mut() {
-            dns.poll(now, &mut self.env, &mut self.maps);
+        if timers || results > 0 {
+            if let Some(dns) = self.dns.as_mut() {
+                dns.poll(now, &mut self.env, &mut self.maps);
+            }
         }
     }
 

@@ -103,12 +103,13 @@ impl Egress {
     }
 
     /// Timers of the features and the packets they release (held for a mapping): replies
-    /// among them are routed too (they are addressed to the sender).
-    pub fn poll_features(&mut self, now: u64, io: &mut WorkerIo<'_>) {
+    /// among them are routed too (they are addressed to the sender). `tick`: the millisecond
+    /// clock moved since the last call, so the timer walks are due ([`Features::poll`]).
+    pub fn poll_features(&mut self, now: u64, tick: bool, io: &mut WorkerIo<'_>) {
         let Some(f) = self.features.as_mut() else {
             return;
         };
-        f.poll(now);
+        f.poll(now, tick);
         let mut released = f.released_buf();
         for o in released.drain(..) {
             match o {

@@ -114,6 +114,8 @@ struct EgressState {
     snapshot: Arc<NeighSnapshot>,
     announce: bool,
     next_publish: u64,
+    /// The millisecond of the last timer walk: the walks run once per tick of the clock.
+    timers_ms: u64,
     cycles_per_ms: u64,
     feature_stats: Arc<FeatureStats>,
     reload: Arc<ReloadSlot>,
@@ -183,6 +185,7 @@ impl Worker {
             snapshot: s.snapshot,
             announce: s.announce,
             next_publish: 0,
+            timers_ms: u64::MAX,
             cycles_per_ms: (s.tsc_hz / 1000).max(1),
         });
         self
@@ -298,7 +301,8 @@ impl Worker {
     }
 
     /// Egress mode, between bursts: announcements at start, neighbour updates from the other
-    /// workers (at most 32), neighbour timers (bounded), and the snapshot for the slow path.
+    /// workers (at most 32), the mapping rings and held packets, the timers (bounded, once per
+    /// millisecond), and the snapshot for the slow path.
     fn housekeeping(&mut self, now: u64) {
         let Some(eg) = self.egress.as_mut() else {
             return;
@@ -320,7 +324,14 @@ impl Worker {
             };
             net.apply_update(NeighUpdate::from(msg), now, &mut io);
         }
-        net.poll(now, &mut io);
+        // Timer walks (neighbours, session expiry and port reclaiming, DNS upstream timeouts)
+        // only when the millisecond clock they run on has moved: every timer is in
+        // milliseconds, so a second walk within the same millisecond finds nothing new.
+        let tick = now != eg.timers_ms;
+        if tick {
+            eg.timers_ms = now;
+            net.poll(now, &mut io);
+        }
         let generation = eg.reload.generation();
         if generation != eg.reload_generation {
             if let Some(offer) = eg.reload.try_take() {
@@ -330,7 +341,7 @@ impl Worker {
                 }
             }
         }
-        eg.pipeline.poll_features(now, &mut io);
+        eg.pipeline.poll_features(now, tick, &mut io);
         eg.export_job
             .step(&eg.export, eg.pipeline.features.as_ref(), now);
         let net = &mut eg.pipeline.net;

@@ -92,8 +92,10 @@ pub fn addr_ip(a: &Addr) -> IpAddr {
     }
 }
 
-/// Sessions freed (at most) and ports reclaimed (at most) per [`Nat::poll`].
-pub const POLL_BUDGET: usize = 64;
+/// Sessions looked at (at most) and ports reclaimed (at most) per [`Nat::poll`]. The worker
+/// calls it once per millisecond of its clock, so this is also the rate per millisecond:
+/// 256 k sessions swept and up to 256 k ports given back per second.
+pub const POLL_BUDGET: usize = 256;
 
 /// Everything the workers' [`Nat`]s are built from (the same for every worker).
 #[derive(Debug, Clone)]

@@ -262,25 +262,38 @@ impl NetConfig {
     /// Whether `a` is a self IPv4 address (of any VLAN).
     #[inline]
     pub fn is_self_v4(&self, a: Ipv4Addr) -> bool {
-        self.self_v4.binary_search(&a).is_ok()
+        let k = u32::from(a);
+        self.self_v4
+            .binary_search_by_key(&k, |x| u32::from(*x))
+            .is_ok()
     }
 
     /// Whether `a` is a self IPv6 address (of any VLAN).
     #[inline]
     pub fn is_self_v6(&self, a: &Ipv6Addr) -> bool {
-        self.self_v6.binary_search(a).is_ok()
+        // Compared as integers (the same order as the addresses' bytes), not byte by byte.
+        let k = u128::from(*a);
+        self.self_v6
+            .binary_search_by_key(&k, |x| u128::from(*x))
+            .is_ok()
     }
 
     /// Whether `a` is any IPv4 address of ours (self IP or SNAT address).
     #[inline]
     pub fn is_local_v4(&self, a: Ipv4Addr) -> bool {
-        self.local_v4.binary_search(&a).is_ok()
+        let k = u32::from(a);
+        self.local_v4
+            .binary_search_by_key(&k, |x| u32::from(*x))
+            .is_ok()
     }
 
     /// Whether `a` is any IPv6 address of ours (self IP or SNAT address).
     #[inline]
     pub fn is_local_v6(&self, a: &Ipv6Addr) -> bool {
-        self.local_v6.binary_search(a).is_ok()
+        let k = u128::from(*a);
+        self.local_v6
+            .binary_search_by_key(&k, |x| u128::from(*x))
+            .is_ok()
     }
 
     /// The source address for a packet we originate on `vlan`: its self IPv4, else the first

@@ -133,10 +133,15 @@ impl Rfc6052Prefix {
         !(self.wkp_global_only && is_non_global_v4(v4))
     }
 
-    /// True if `addr` starts with this prefix.
+    /// True if `addr` starts with this prefix (one 128-bit masked compare: this runs on every
+    /// packet of the NAT64 path, where a byte-slice compare of variable length was a call to
+    /// `memcmp`).
+    #[inline]
     pub fn contains(&self, addr: &Ipv6Addr) -> bool {
-        let n = usize::from(self.len / 8);
-        addr.octets()[..n] == self.prefix[..n]
+        let mask = u128::MAX
+            .checked_shl(u32::from(128u8.saturating_sub(self.len)))
+            .unwrap_or(0);
+        (u128::from_be_bytes(addr.octets()) ^ u128::from_be_bytes(self.prefix)) & mask == 0
     }
 
     /// Embeds `v4` (RFC 6052 2.2): prefix, IPv4 octets around the zero u octet, zero suffix.
@@ -153,6 +158,7 @@ impl Rfc6052Prefix {
     }
 
     /// Extracts the IPv4 address (RFC 6052 2.3); the suffix is ignored.
+    #[inline]
     pub fn extract(&self, v6: &Ipv6Addr) -> Result<Ipv4Addr, Rfc6052Error> {
         if !self.contains(v6) {
             return Err(Rfc6052Error::NotInPrefix);
