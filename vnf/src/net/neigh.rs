@@ -206,6 +206,10 @@ pub struct NeighTable<F> {
     free: Vec<u32>,
     queues: Vec<Option<F>>,
     cursor: usize,
+    /// The entry the last [`NeighTable::resolve`] found: consecutive packets mostly go to the
+    /// same next hop (the gateway), and comparing one key is cheaper than hashing it. Checked
+    /// against the entry's key on use, so a removed or reused slot is never taken for it.
+    last: usize,
     counters: NeighCounters,
 }
 
@@ -229,6 +233,7 @@ impl<F> NeighTable<F> {
             free: (0..cfg.capacity as u32).rev().collect(),
             queues,
             cursor: 0,
+            last: usize::MAX,
             counters: NeighCounters::default(),
             cfg,
         }
@@ -276,8 +281,15 @@ impl<F> NeighTable<F> {
     /// The MAC address to send a packet for `key` to, or the packet queued while it is
     /// resolved. Updates the entry's use time; a STALE entry becomes PROBE.
     pub fn resolve(&mut self, key: NeighKey, pkt: F, now: u64) -> Resolve<F> {
-        if let Some(&i) = self.index.get(&key) {
-            let i = i as usize;
+        let last = self
+            .entries
+            .get(self.last)
+            .and_then(Option::as_ref)
+            .is_some_and(|e| e.key == key)
+            .then_some(self.last);
+        let found = last.or_else(|| self.index.get(&key).map(|&i| i as usize));
+        if let Some(i) = found {
+            self.last = i;
             let retrans = self.cfg.retrans_ms;
             let Some(Some(e)) = self.entries.get_mut(i) else {
                 return Resolve::Drop(pkt, DropReason::NeighTableFull);
