@@ -54,7 +54,12 @@ fn dns_over_tcp_reaches_the_upstream_and_a_truncated_udp_answer_is_passed_throug
     require_root();
     let _s = serial();
     let topo = topo();
-    let vnf = topo.start_vnf("dns-tcp", &Features::default()).unwrap();
+    let listen = "127.0.0.1:9464";
+    let vnf = topo
+        .vnf_builder("dns-tcp", &Features::default())
+        .metrics_listen(listen)
+        .start()
+        .unwrap();
     let big = fqdn("big");
     let at4 = format!("@{POD4_RESOLVER}");
 
@@ -112,6 +117,25 @@ fn dns_over_tcp_reaches_the_upstream_and_a_truncated_udp_answer_is_passed_throug
         v6.contains(DUAL_V6),
         "AAAA dual over TCP (no synthesis): {v6}"
     );
+
+    // Both directions of the redirect are counted in /metrics (published once a second).
+    let seg = |d: &str| {
+        let s = format!("egress_dns_tcp_segments_total{{direction=\"{d}\"}}");
+        metric(&topo.dut, listen, &s).unwrap().unwrap_or(0.0)
+    };
+    let t0 = std::time::Instant::now();
+    while (seg("redirected") < 15.0 || seg("restored") < 15.0)
+        && t0.elapsed() < std::time::Duration::from_secs(5)
+    {
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
+    // Five TCP queries of at least 3 segments each way (handshake, query or answer, close).
+    assert!(
+        seg("redirected") >= 15.0,
+        "redirected {}",
+        seg("redirected")
+    );
+    assert!(seg("restored") >= 15.0, "restored {}", seg("restored"));
 
     vnf.stop().unwrap();
 }

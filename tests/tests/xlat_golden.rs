@@ -275,6 +275,16 @@ struct Outputs {
     pods: Vec<Vec<u8>>,
     world: Vec<Vec<u8>>,
     drops: String,
+    /// The `/metrics` text at the end of the run.
+    metrics: String,
+}
+
+/// The value of `series` (exactly as exported) in a Prometheus text.
+fn series(text: &str, series: &str) -> Option<f64> {
+    text.lines().find_map(|l| {
+        let (k, v) = l.rsplit_once(' ')?;
+        (k == series).then(|| v.parse().ok())?
+    })
 }
 
 /// Runs the VNF on the two inputs until `pods` + `world` IP packets came out (30 s at most),
@@ -289,6 +299,10 @@ fn run(
 ) -> Outputs {
     let dir = egress_tests::test_dir(label).unwrap();
     let p = |n: &str| dir.path().join(n);
+    let listen = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().to_string()
+    };
     pcap::write_frames(&p("in1.pcap"), in1).unwrap();
     pcap::write_frames(&p("in2.pcap"), in2).unwrap();
     let vnf = VnfBuilder::new()
@@ -296,6 +310,7 @@ fn run(
         .mode("egress")
         .workers(1)
         .extra_toml(toml)
+        .metrics_listen(&listen)
         .vdev(&format!(
             "net_pcap0,rx_pcap={},tx_pcap={}",
             p("in1.pcap").display(),
@@ -317,6 +332,18 @@ fn run(
     }
     std::thread::sleep(Duration::from_millis(1000));
     let drops = egressctl(&vnf, &["show", "drops"]);
+    // Counters reach /metrics once a second.
+    std::thread::sleep(Duration::from_millis(1100));
+    let out = std::process::Command::new("curl")
+        .args([
+            "-sS",
+            "--max-time",
+            "3",
+            &format!("http://{listen}/metrics"),
+        ])
+        .output()
+        .unwrap();
+    let metrics = String::from_utf8_lossy(&out.stdout).into_owned();
     vnf.stop().unwrap();
     let out1: Vec<Vec<u8>> = pcap::read(&p("out1.pcap"))
         .unwrap()
@@ -342,6 +369,7 @@ fn run(
         pods: ip_packets(&out1),
         world: ip_packets(&out2),
         drops,
+        metrics,
     }
 }
 
@@ -935,4 +963,18 @@ fn siit_eamt_udp_fragments_icmp_errors_and_frag_needed_golden() {
     let fneed = icmp4_error(&o.pods, 3, 4, self4, pod);
     assert_eq!(u16_at(&fneed, 26), 1380);
     no_xlat_drops(&o.drops);
+    // The SIIT counters in /metrics: both directions translated, fragments made by splitting,
+    // the translator's own ICMP error, nothing dropped.
+    let siit = |r: &str| {
+        series(
+            &o.metrics,
+            &format!("egress_siit_packets_total{{result=\"{r}\"}}"),
+        )
+        .unwrap_or_else(|| panic!("egress_siit_packets_total{{result={r}}} in\n{}", o.metrics))
+    };
+    assert!(siit("translated_4to6") >= 3.0, "{}", o.metrics);
+    assert!(siit("translated_6to4") >= 3.0, "{}", o.metrics);
+    assert!(siit("fragments_out") >= 1.0, "{}", o.metrics);
+    assert!(siit("icmp_error") >= 1.0, "{}", o.metrics);
+    assert_eq!(siit("dropped"), 0.0);
 }

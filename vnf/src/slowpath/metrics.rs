@@ -223,6 +223,13 @@ impl Publisher {
         };
         counter!("egress_dns46_mappings_created_total").absolute(created);
         counter!("egress_dns46_sorry_answers_total").absolute(t.dns.dns46_sorry);
+        counter!("egress_dns_tcp_segments_total", "direction" => "redirected")
+            .absolute(t.dns.tcp_redirected);
+        counter!("egress_dns_tcp_segments_total", "direction" => "restored")
+            .absolute(t.dns.tcp_restored);
+        for (result, n) in t.siit.results() {
+            counter!("egress_siit_packets_total", "result" => result).absolute(n);
+        }
         let (prev, prev_sum) = &mut self.prev_dns_latency;
         let mut new = [0u64; UPSTREAM_LATENCY_BUCKETS];
         for (i, n) in new.iter_mut().enumerate() {

@@ -45,6 +45,20 @@ pub struct SiitCounters {
     pub passed: u64,
 }
 
+impl SiitCounters {
+    /// `(result, count)` as exported in `egress_siit_packets_total{result}`.
+    pub fn results(&self) -> [(&'static str, u64); 6] {
+        [
+            ("translated_4to6", self.translated_4to6),
+            ("translated_6to4", self.translated_6to4),
+            ("fragments_out", self.fragments_out),
+            ("icmp_error", self.icmp_errors),
+            ("dropped", self.dropped),
+            ("passed", self.passed),
+        ]
+    }
+}
+
 /// Why a [`SiitStage`] could not be built.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SiitError {
