@@ -1,13 +1,20 @@
 //! Micro-benchmarks of the DNS gateway without DPDK (issue 8, "queries per second per worker
 //! core for cache hits"; target >= 1 M qps/core):
 //!
-//! - `dns/cache_lookup`: `Cache::get` of a present key in a cache of 10 000 answers;
+//! - `dns/cache_lookup`: `Cache::get` of a present key (a hickory `QKey`, turned into its wire
+//!   form) in a cache of 10 000 answers;
+//! - `dns/cache_lookup_wire`: `Cache::hash` + `Cache::get_wire` of a key already in wire form,
+//!   as the fast path looks answers up;
 //! - `dns/cache_hit_query/*`: a pod's UDP query answered from the cache by
-//!   `DnsProxy::from_pod` on a `VecFrame` (UDP checksum, rate limit, query parse, lookup, the
-//!   answer written into the same frame with fresh IP/UDP headers and checksums), for a query
-//!   without EDNS (`plain`), with EDNS (`edns`) and with EDNS and a cookie option like `dig`'s
-//!   (`edns_cookie`); the frame is reset to the next query before each call
-//!   (`dns/reset_only` is that reset alone).
+//!   `DnsProxy::from_pod` on a `VecFrame` through the fast path (UDP checksum, rate limit,
+//!   header and question read from the wire, keyed-hash lookup, the stored answer copied
+//!   around the query's question in the same frame with fresh IP/UDP headers and checksums),
+//!   for a query without EDNS (`plain`), with EDNS (`edns`) and with EDNS and a cookie option
+//!   like `dig`'s (`edns_cookie`); the frame is reset to the next query before each call
+//!   (`dns/reset_only` is that reset alone);
+//! - `dns/cache_hit_query_hickory/*`: the same queries with the fast path turned off
+//!   (`DnsProxy::set_fast_path(false)`): hickory-proto decodes each query, as every hit did
+//!   before the fast path.
 //!
 //! One call is one query: criterion's `elem/s` is queries per second on one core, from
 //! wall-clock time. Before measuring, the cache-hit path is run 10 000 times under a counting
@@ -16,12 +23,15 @@
 //! `M qps per CPU-second` figure is what a dedicated worker core would do, and unlike the
 //! wall-clock one it is not inflated when other processes share the cores.
 //!
-//! `cargo bench -p egress-perf --bench dns`
+//! `cargo bench -p egress-perf --bench dns`; `DNS_BENCH_QUERIES=N` sets the length of the
+//! per-CPU-second loops and `DNS_BENCH_CASES=a,b` keeps only the query cases whose name
+//! contains `a` or `b` (both for instruction counts under callgrind, see `perf/README.md`).
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use egress_perf::gen;
 use egress_vnf::action::{Outcome, TestEnv};
 use egress_vnf::dns::cache::Cache;
+use egress_vnf::dns::fast::WireKey;
 use egress_vnf::dns::message::{encode, QKey, Template};
 use egress_vnf::dns::packet::parse_udp;
 use egress_vnf::dns::{DnsProxy, DnsSettings, NoMapper, Zone};
@@ -134,6 +144,16 @@ fn thread_cpu_ns() -> Option<u64> {
         .ok()
 }
 
+/// Queries of the per-CPU-second loops: 1 000 000, or `DNS_BENCH_QUERIES` (a small count
+/// makes the binary quick to run under `valgrind --tool=callgrind`; two runs with different
+/// counts give the instructions per query by difference).
+fn loop_count() -> usize {
+    std::env::var("DNS_BENCH_QUERIES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000)
+}
+
 /// Runs `f(0..n)` and prints the rate per CPU-second and per wall-clock second.
 fn per_cpu_second(label: &str, n: usize, mut f: impl FnMut(usize)) {
     let (w0, c0) = (std::time::Instant::now(), thread_cpu_ns());
@@ -181,11 +201,30 @@ fn cache_hit(c: &mut Criterion) {
     let (mut p, mut env) = warm_proxy();
     let mut g = c.benchmark_group("dns");
     g.throughput(Throughput::Elements(1));
-    for (label, kind) in [
-        ("plain", Kind::Plain),
-        ("edns", Kind::Edns),
-        ("edns_cookie", Kind::EdnsCookie),
-    ] {
+    let mut cases = Vec::new();
+    for fast in [true, false] {
+        for (label, kind) in [
+            ("plain", Kind::Plain),
+            ("edns", Kind::Edns),
+            ("edns_cookie", Kind::EdnsCookie),
+        ] {
+            let group = if fast {
+                "cache_hit_query"
+            } else {
+                "cache_hit_query_hickory"
+            };
+            cases.push((format!("{group}/{label}"), kind, fast));
+        }
+    }
+    // `DNS_BENCH_CASES=plain,...`: only the cases whose name contains one of these.
+    let only = std::env::var("DNS_BENCH_CASES").ok();
+    for (label, kind, fast) in cases {
+        if let Some(o) = &only {
+            if !o.split(',').any(|w| label.contains(w)) {
+                continue;
+            }
+        }
+        p.set_fast_path(fast);
         let pkts: Vec<Vec<u8>> = (0..QUERIES)
             .map(|i| query_packet(i * 7 % NAMES, kind))
             .collect();
@@ -199,15 +238,15 @@ fn cache_hit(c: &mut Criterion) {
         let stats = region.change();
         assert_eq!(p.counters().cache_hit - before, 10_000);
         println!(
-            "dns/cache_hit_query/{label}: {:.3} allocations, {:.1} bytes allocated per query",
+            "dns/{label}: {:.3} allocations, {:.1} bytes allocated per query",
             stats.allocations as f64 / 10_000.0,
             stats.bytes_allocated as f64 / 10_000.0
         );
-        per_cpu_second(&format!("dns/cache_hit_query/{label}"), 1_000_000, |i| {
+        per_cpu_second(&format!("dns/{label}"), loop_count(), |i| {
             hit(&mut p, &mut env, &mut frame, &pkts[i % QUERIES])
         });
         let mut i = 0usize;
-        g.bench_function(format!("cache_hit_query/{label}"), |b| {
+        g.bench_function(label, |b| {
             b.iter(|| {
                 i = (i + 1) % QUERIES;
                 hit(&mut p, &mut env, &mut frame, &pkts[i]);
@@ -251,9 +290,18 @@ fn cache_lookup(c: &mut Criterion) {
         cache.insert(k, &tpl, 3600, NOW);
     }
     assert_eq!(cache.len(), NAMES);
-    per_cpu_second("dns/cache_lookup", 1_000_000, |i| {
+    per_cpu_second("dns/cache_lookup", loop_count(), |i| {
         let k = &keys[i * 7 % NAMES];
         black_box(cache.get(k, NOW).map(|(t, e)| (t.wire.len(), e)));
+    });
+    let wkeys: Vec<WireKey> = keys
+        .iter()
+        .map(|k| WireKey::of(k).expect("a short name"))
+        .collect();
+    per_cpu_second("dns/cache_lookup_wire", loop_count(), |i| {
+        let k = wkeys[i * 7 % NAMES].as_bytes();
+        let h = cache.hash(k);
+        black_box(cache.get_wire(k, h, NOW).map(|(t, e)| (t.wire.len(), e)));
     });
     let mut g = c.benchmark_group("dns");
     g.throughput(Throughput::Elements(1));
@@ -262,6 +310,15 @@ fn cache_lookup(c: &mut Criterion) {
         b.iter(|| {
             i = (i + 7) % NAMES;
             let hit = cache.get(&keys[i], NOW).map(|(t, e)| (t.wire.len(), e));
+            black_box(hit.expect("present"));
+        })
+    });
+    g.bench_function("cache_lookup_wire", |b| {
+        b.iter(|| {
+            i = (i + 7) % NAMES;
+            let k = wkeys[i].as_bytes();
+            let h = cache.hash(k);
+            let hit = cache.get_wire(k, h, NOW).map(|(t, e)| (t.wire.len(), e));
             black_box(hit.expect("present"));
         })
     });

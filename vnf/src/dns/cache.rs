@@ -1,24 +1,35 @@
 //! The answer cache: bounded entries and bytes, LRU eviction, TTLs honoured.
 //!
-//! Keyed by [`QKey`] (lowercased name, type, class, DO, CD). Each entry holds a [`Template`]:
-//! the sanitized answer (only the answer chain, and the SOA for negative answers, RFC 2308)
-//! encoded once, served by patching ID, case and TTLs. An entry expires when its smallest TTL
-//! runs out; the served TTLs are decremented by the seconds spent in the cache.
+//! Keyed by the wire form of [`QKey`] ([`WireKey`]: the DO and CD bits, type, class and the
+//! lower-cased wire-format name), so the fast path looks an answer up with the question bytes
+//! of the query and no hickory-proto decoding. Each entry holds a [`Template`]: the sanitized
+//! answer (only the answer chain, and the SOA for negative answers, RFC 2308) encoded once,
+//! served by patching ID, case and TTLs. An entry expires when its smallest TTL runs out; the
+//! served TTLs are decremented by the seconds spent in the cache.
+//!
+//! Index: open addressing with linear probing over a table of at least twice the entry
+//! capacity (so a probe always ends at an empty slot), each slot one `u64`: the high half of
+//! the key's hash and the entry number. Keys are hashed with [`KeyHasher`], keyed with a
+//! secret drawn at start; a removal shifts the following slots back (no tombstones).
 //!
 //! Memory: the entry slab and the index are allocated at start for `capacity` entries. An
-//! entry's byte buffers are allocated the first time the slot is used and reused afterwards
-//! (a bigger answer may grow them); the sum of their capacities is kept under `max_bytes` by
-//! evicting least-recently-used entries.
+//! entry's byte buffers (answer, TTL offsets, key) are allocated the first time the slot is
+//! used and reused afterwards (a bigger answer may grow them); the sum of the answers'
+//! capacities is kept under `max_bytes` by evicting least-recently-used entries.
 
-use std::collections::HashMap;
-
+use super::fast::{KeyHasher, WireKey};
 use super::message::{QKey, Template};
 
 const NIL: u32 = u32::MAX;
+/// An empty index slot.
+const EMPTY: u64 = 0;
 
 #[derive(Debug, Default)]
 struct Entry {
     key: Option<QKey>,
+    /// The key in wire form and its hash.
+    wkey: Vec<u8>,
+    hash: u64,
     tpl: Template,
     stored_at: u64,
     expires: u64,
@@ -29,7 +40,10 @@ struct Entry {
 /// The DNS answer cache of one worker.
 #[derive(Debug)]
 pub struct Cache {
-    index: HashMap<QKey, u32>,
+    index: Vec<u64>,
+    mask: usize,
+    hasher: KeyHasher,
+    len: usize,
     entries: Vec<Entry>,
     free: Vec<u32>,
     head: u32,
@@ -48,14 +62,38 @@ pub struct CacheItem {
     pub bytes: usize,
 }
 
+#[inline]
+fn slot_of(v: u64) -> u32 {
+    (v as u32).wrapping_sub(1)
+}
+
+#[inline]
+fn tag_of(hash: u64) -> u64 {
+    hash & 0xffff_ffff_0000_0000
+}
+
 impl Cache {
-    /// A cache of at most `capacity` entries and `max_bytes` bytes of answers.
+    /// A cache of at most `capacity` entries and `max_bytes` bytes of answers, its hash keyed
+    /// with a random secret (from the standard library's per-process random keys; the proxy
+    /// uses [`Cache::with_seed`] with its own generator).
     pub fn new(capacity: usize, max_bytes: usize) -> Cache {
-        let capacity = capacity.clamp(1, NIL as usize - 1);
+        use std::hash::BuildHasher;
+        let r = std::collections::hash_map::RandomState::new();
+        let seed = [0u64, 1, 2, 3].map(|i| r.hash_one(i));
+        Self::with_seed(capacity, max_bytes, seed)
+    }
+
+    /// As [`Cache::new`] with the hash secret `seed`.
+    pub fn with_seed(capacity: usize, max_bytes: usize, seed: [u64; 4]) -> Cache {
+        let capacity = capacity.clamp(1, (NIL as usize - 1) / 4);
         let mut entries = Vec::with_capacity(capacity);
         entries.resize_with(capacity, Entry::default);
+        let size = (capacity * 2).next_power_of_two();
         Cache {
-            index: HashMap::with_capacity(capacity),
+            index: vec![EMPTY; size],
+            mask: size - 1,
+            hasher: KeyHasher::new(seed),
+            len: 0,
             entries,
             free: (0..capacity as u32).rev().collect(),
             head: NIL,
@@ -67,12 +105,12 @@ impl Cache {
 
     /// Entries held.
     pub fn len(&self) -> usize {
-        self.index.len()
+        self.len
     }
 
     /// Whether the cache is empty.
     pub fn is_empty(&self) -> bool {
-        self.index.is_empty()
+        self.len == 0
     }
 
     /// Bytes held by the answers.
@@ -80,18 +118,60 @@ impl Cache {
         self.bytes
     }
 
+    /// The hash of a wire key.
+    #[inline]
+    pub fn hash(&self, key: &[u8]) -> u64 {
+        self.hasher.hash(key)
+    }
+
+    /// Index position and entry of `key` (hash `h`).
+    #[inline]
+    fn find(&self, key: &[u8], h: u64) -> Option<(usize, u32)> {
+        let tag = tag_of(h);
+        let mut pos = h as usize & self.mask;
+        // At most half the table is in use: the probe ends at an empty slot.
+        for _ in 0..=self.mask {
+            let v = self.index[pos];
+            if v == EMPTY {
+                return None;
+            }
+            if v & 0xffff_ffff_0000_0000 == tag {
+                let i = slot_of(v);
+                if self
+                    .entries
+                    .get(i as usize)
+                    .is_some_and(|e| e.wkey.as_slice() == key)
+                {
+                    return Some((pos, i));
+                }
+            }
+            pos = (pos + 1) & self.mask;
+        }
+        None
+    }
+
     /// The answer for `key` and the seconds it has spent in the cache; an expired entry is
     /// removed. A hit becomes the most recently used entry.
     pub fn get(&mut self, key: &QKey, now: u64) -> Option<(&Template, u32)> {
-        let i = *self.index.get(key)?;
+        let w = WireKey::of(key)?;
+        let h = self.hash(w.as_bytes());
+        self.get_wire(w.as_bytes(), h, now)
+    }
+
+    /// As [`Cache::get`] for a key in wire form and its hash ([`Cache::hash`]).
+    #[inline]
+    pub fn get_wire(&mut self, key: &[u8], h: u64, now: u64) -> Option<(&Template, u32)> {
+        let (_, i) = self.find(key, h)?;
         let e = self.entries.get(i as usize)?;
         if now >= e.expires {
             self.remove_slot(i);
             return None;
         }
         let elapsed = u32::try_from(now.saturating_sub(e.stored_at) / 1000).unwrap_or(u32::MAX);
-        self.unlink(i);
-        self.push_front(i);
+        if self.head != i {
+            self.unlink(i);
+            self.push_front(i);
+        }
         let e = self.entries.get(i as usize)?;
         Some((&e.tpl, elapsed))
     }
@@ -102,7 +182,12 @@ impl Cache {
         if ttl == 0 || tpl.wire.len() + 2 * tpl.ttl_offsets.len() > self.max_bytes {
             return;
         }
-        if let Some(&i) = self.index.get(key) {
+        let Some(w) = WireKey::of(key) else {
+            return;
+        };
+        let wk = w.as_bytes();
+        let h = self.hash(wk);
+        if let Some((_, i)) = self.find(wk, h) {
             self.remove_slot(i);
         }
         let slot = match self.free.pop() {
@@ -129,10 +214,14 @@ impl Cache {
         e.tpl.raw = tpl.raw;
         let after = e.tpl.bytes();
         e.key = Some(key.clone());
+        e.wkey.clear();
+        e.wkey.extend_from_slice(wk);
+        e.hash = h;
         e.stored_at = now;
         e.expires = now.saturating_add(u64::from(ttl) * 1000);
         self.bytes = self.bytes - before + after;
-        self.index.insert(key.clone(), slot);
+        self.index_insert(h, slot);
+        self.len += 1;
         self.push_front(slot);
         while self.bytes > self.max_bytes && self.tail != slot && self.tail != NIL {
             let t = self.tail;
@@ -143,6 +232,40 @@ impl Cache {
                 e.tpl = Template::default();
             }
         }
+    }
+
+    fn index_insert(&mut self, h: u64, slot: u32) {
+        let mut pos = h as usize & self.mask;
+        for _ in 0..=self.mask {
+            if self.index[pos] == EMPTY {
+                self.index[pos] = tag_of(h) | u64::from(slot + 1);
+                return;
+            }
+            pos = (pos + 1) & self.mask;
+        }
+    }
+
+    /// Empties index position `pos`, shifting back the entries after it whose probe passes
+    /// through it (linear-probing deletion without tombstones).
+    fn index_remove(&mut self, mut pos: usize) {
+        let mut j = pos;
+        loop {
+            j = (j + 1) & self.mask;
+            let v = self.index[j];
+            if v == EMPTY || j == pos {
+                break;
+            }
+            let home = self
+                .entries
+                .get(slot_of(v) as usize)
+                .map_or(j, |e| e.hash as usize & self.mask);
+            // Move `j` into the hole unless its home lies in (pos, j].
+            if (j.wrapping_sub(home) & self.mask) >= (j.wrapping_sub(pos) & self.mask) {
+                self.index[pos] = v;
+                pos = j;
+            }
+        }
+        self.index[pos] = EMPTY;
     }
 
     /// Removes every entry (configuration change).
@@ -187,12 +310,26 @@ impl Cache {
         let Some(e) = self.entries.get_mut(i as usize) else {
             return;
         };
-        let Some(k) = e.key.take() else { return };
-        self.index.remove(&k);
+        if e.key.take().is_none() {
+            return;
+        }
+        let h = e.hash;
+        let mut pos = h as usize & self.mask;
+        for _ in 0..=self.mask {
+            let v = self.index[pos];
+            if v == EMPTY {
+                break;
+            }
+            if slot_of(v) == i {
+                self.index_remove(pos);
+                break;
+            }
+            pos = (pos + 1) & self.mask;
+        }
+        self.len -= 1;
         self.unlink(i);
         self.free.push(i);
     }
-
     fn unlink(&mut self, i: u32) {
         let (prev, next) = match self.entries.get(i as usize) {
             Some(e) => (e.prev, e.next),

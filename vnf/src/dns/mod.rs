@@ -27,6 +27,7 @@
 //! and, on a cache miss, the encoding of new messages (see `docs/dns.md`).
 
 pub mod cache;
+pub mod fast;
 pub mod message;
 pub mod packet;
 pub mod ratelimit;
@@ -50,11 +51,12 @@ use crate::frame::Frame;
 
 use cache::Cache;
 pub use cache::CacheItem;
+use fast::WireKey;
 use message::{
     cache_ttl, encode_upstream_query, error_header, parse_query, sanitize, ClientQuery,
     ParsedQuery, QKey, Template,
 };
-use packet::{parse_udp, udp_checksum_ok, write_udp, UdpMeta};
+use packet::{parse_udp, payload_offset, udp_checksum_ok, write_udp, write_udp_with, UdpMeta};
 use ratelimit::RateLimiter;
 pub use synth::{Map46, Mapper46, NoMapper, Prefix6};
 use tcp::TcpRedirect;
@@ -424,6 +426,19 @@ pub struct DnsProxy {
     by_key: HashMap<QKey, u32>,
     awaiting: Vec<u32>,
     scan: usize,
+    /// No upstream deadline of a pending slot is earlier than this (see [`DnsProxy::poll`]).
+    next_due: u64,
+    /// The smallest deadline seen since the timeout sweep last went once round the table,
+    /// and how many slots it has examined since.
+    cycle_min: u64,
+    swept: usize,
+    /// The fast path's key buffer.
+    fkey: WireKey,
+    /// The cache-hit fast path is on (see [`DnsProxy::set_fast_path`]).
+    fast_path: bool,
+    /// Queries the fast path answered (tests tell the two paths apart with it).
+    #[cfg(test)]
+    fast_answers: u64,
     log: VecDeque<Dns46Log>,
     opt: [Vec<u8>; 2],
     tpl: Template,
@@ -453,9 +468,15 @@ impl DnsProxy {
         slots.resize_with(cap, Slot::new);
         let rate_seed = u64::from(rng.next_u32()) << 32 | u64::from(rng.next_u32());
         let tcp_seed = u64::from(rng.next_u32()) << 32 | u64::from(rng.next_u32());
+        let cache_seed = [
+            rng.next_u64(),
+            rng.next_u64(),
+            rng.next_u64(),
+            rng.next_u64(),
+        ];
         let mut p = DnsProxy {
             exclusions64: Vec::new(),
-            cache: Cache::new(cfg.cache_entries, cfg.cache_bytes),
+            cache: Cache::with_seed(cfg.cache_entries, cfg.cache_bytes, cache_seed),
             rate: RateLimiter::new(cfg.rate_limit, cfg.rate_slots, rate_seed),
             tcp: TcpRedirect::new(&cfg, tcp_seed),
             rng,
@@ -465,6 +486,13 @@ impl DnsProxy {
             by_key: HashMap::with_capacity(cap),
             awaiting: Vec::with_capacity(cap),
             scan: 0,
+            next_due: u64::MAX,
+            cycle_min: u64::MAX,
+            swept: 0,
+            fkey: WireKey::default(),
+            fast_path: true,
+            #[cfg(test)]
+            fast_answers: 0,
             log: VecDeque::with_capacity(LOG_CAPACITY),
             opt: message::opt_records(),
             tpl: Template::default(),
@@ -509,6 +537,13 @@ impl DnsProxy {
 
     fn now_us(&self, now: u64) -> u64 {
         self.clock_us.max(now.saturating_mul(1000))
+    }
+
+    /// Turns the cache-hit fast path ([`fast`]) on (the default) or off. Off, every query
+    /// goes through the hickory-proto path; the answers are the same bytes either way, so
+    /// this exists to compare the two (benchmarks, tests).
+    pub fn set_fast_path(&mut self, on: bool) {
+        self.fast_path = on;
     }
 
     /// The settings in force.
@@ -601,6 +636,14 @@ impl DnsProxy {
             self.c.rate_limited += 1;
             return Outcome::Drop(pkt, DropReason::DnsRateLimited);
         }
+        let pkt = if self.fast_path {
+            match self.answer_fast(pkt, &meta, now) {
+                Ok(o) => return o,
+                Err(pkt) => pkt,
+            }
+        } else {
+            pkt
+        };
         let parsed = match pkt.data().get(meta.payload()) {
             Some(p) => parse_query(p),
             None => ParsedQuery::Ignore,
@@ -675,6 +718,105 @@ impl DnsProxy {
         Outcome::Held
     }
 
+    /// The cache-hit fast path: a plain query (see [`fast`]) whose answer is cached is
+    /// answered in its own frame: the cached answer is copied around the query's question
+    /// bytes, which stay where they are (so the client's 0x20 case is kept) unless the IP
+    /// header shrinks; ID, RD, TTLs, OPT record and truncation are patched as
+    /// [`Template::serve`] does, so the bytes are the same as the hickory path's. `Err` gives
+    /// the packet back untouched: not the plain shape, or not in the cache.
+    fn answer_fast<F: Frame>(
+        &mut self,
+        mut pkt: F,
+        meta: &UdpMeta,
+        now: u64,
+    ) -> Result<Outcome<F>, F> {
+        let Some(q) = pkt
+            .data()
+            .get(meta.payload())
+            .and_then(|p| fast::parse(p, &mut self.fkey))
+        else {
+            return Err(pkt);
+        };
+        let key = self.fkey.as_bytes();
+        let h = self.cache.hash(key);
+        let Some((tpl, elapsed)) = self.cache.get_wire(key, h, now) else {
+            return Err(pkt);
+        };
+        let wire = tpl.wire.as_slice();
+        let qend = message::HEADER_LEN + q.question_len;
+        if tpl.question_end != qend || wire.len() < qend {
+            return Err(pkt);
+        }
+        let opt = match (tpl.raw, q.edns_payload) {
+            (false, Some(_)) => self.opt.get(usize::from(q.dnssec_ok)).map(Vec::as_slice),
+            _ => None,
+        };
+        let opt = opt.unwrap_or(&[]);
+        let truncate = !tpl.raw && wire.len() + opt.len() > q.udp_limit();
+        let body = if truncate { qend } else { wire.len() };
+        // The question moves only if the query's IP header was longer than the answer's.
+        let (from, to) = (meta.udp_at + 8, payload_offset(meta.dst));
+        if from != to {
+            let d = pkt.data_mut();
+            let src = from + message::HEADER_LEN..from + qend;
+            if d.get(src.clone()).is_none() || d.len() < to + qend {
+                return Err(pkt);
+            }
+            d.copy_within(src, to + message::HEADER_LEN);
+        }
+        let fill = |p: &mut [u8]| {
+            p[..2].copy_from_slice(&q.id.to_be_bytes());
+            p[2] = (wire[2] & !0x01) | u8::from(q.recursion_desired);
+            p[3..message::HEADER_LEN].copy_from_slice(&wire[3..message::HEADER_LEN]);
+            p[qend..body].copy_from_slice(&wire[qend..body]);
+            if !tpl.raw && !truncate && elapsed > 0 {
+                for &o in &tpl.ttl_offsets {
+                    let o = usize::from(o);
+                    if let (Some(t), Some(d)) = (wire.get(o..o + 4), p.get_mut(o..o + 4)) {
+                        let t = u32::from_be_bytes([t[0], t[1], t[2], t[3]]);
+                        d.copy_from_slice(&t.saturating_sub(elapsed).to_be_bytes());
+                    }
+                }
+            }
+            if truncate {
+                p[2] |= 0x02;
+                p[6..12].fill(0);
+            }
+            if !opt.is_empty() {
+                p[body..].copy_from_slice(opt);
+                let ar = u16::from_be_bytes([p[10], p[11]]).saturating_add(1);
+                p[10..12].copy_from_slice(&ar.to_be_bytes());
+            }
+        };
+        let flags = (wire[2] & !0x01) | u8::from(truncate) << 1;
+        let rcode = wire[3] & 0x0f;
+        let r = write_udp_with(
+            &mut pkt,
+            meta.dst,
+            meta.src,
+            meta.dport,
+            meta.sport,
+            body + opt.len(),
+            fill,
+        );
+        self.c.cache_hit += 1;
+        #[cfg(test)]
+        {
+            self.fast_answers += 1;
+        }
+        if flags & 0x02 != 0 {
+            self.c.truncated += 1;
+        }
+        self.count_answer_rcode(meta.src, rcode);
+        Ok(match r {
+            Ok(()) => Outcome::Reply(pkt),
+            Err(_) => {
+                self.c.emit_failed += 1;
+                Outcome::Drop(pkt, DropReason::DnsEmitFailed)
+            }
+        })
+    }
+
     /// Rewrites the pod's packet into the answer in `self.out`: addresses and ports swapped.
     fn reply_in_place<F: Frame>(&mut self, mut pkt: F, meta: &UdpMeta) -> Outcome<F> {
         if self.out.len() > 12 && self.out[2] & 0x02 != 0 {
@@ -693,16 +835,23 @@ impl DnsProxy {
     }
 
     fn count_answer(&mut self, to: IpAddr) {
+        let rcode = if self.out.len() >= 4 {
+            self.out[3] & 0x0f
+        } else {
+            0
+        };
+        self.count_answer_rcode(to, rcode);
+    }
+
+    fn count_answer_rcode(&mut self, to: IpAddr, rcode: u8) {
         match to {
             IpAddr::V4(_) => self.c.answers_v4 += 1,
             IpAddr::V6(_) => self.c.answers_v6 += 1,
         }
-        if self.out.len() >= 4 {
-            match self.out[3] & 0x0f {
-                2 => self.c.servfail += 1,
-                3 => self.c.nxdomain += 1,
-                _ => {}
-            }
+        match rcode {
+            2 => self.c.servfail += 1,
+            3 => self.c.nxdomain += 1,
+            _ => {}
         }
     }
 
@@ -779,7 +928,9 @@ impl DnsProxy {
         slot.up_port = port;
         slot.tries += 1;
         slot.deadline = now.saturating_add(self.cfg.upstream_timeout_ms);
+        let deadline = slot.deadline;
         slot.sent_us = self.clock_us.max(now.saturating_mul(1000));
+        self.note_deadline(deadline);
         self.by_upstream.insert((port, id), s);
         self.c.upstream_queries += 1;
         self.emit(spare, env, src, server.ip(), port, server.port())
@@ -1096,7 +1247,9 @@ impl DnsProxy {
                     if sl.stage != Stage::AwaitMapping {
                         sl.stage = Stage::AwaitMapping;
                         sl.deadline = now.saturating_add(d46.mapping_timeout_ms);
+                        let deadline = sl.deadline;
                         self.awaiting.push(s);
+                        self.note_deadline(deadline);
                     }
                 }
                 return;
@@ -1260,14 +1413,40 @@ impl DnsProxy {
 
     // ---- timers ----
 
+    /// A pending slot's deadline was set to `deadline`: the timeout sweep must not be skipped
+    /// past it.
+    #[inline]
+    fn note_deadline(&mut self, deadline: u64) {
+        self.next_due = self.next_due.min(deadline);
+        self.cycle_min = self.cycle_min.min(deadline);
+    }
+
     /// Upstream timeouts (next name server, then SERVFAIL) and pending DNS46 mappings, in
-    /// bounded steps. Call once per burst.
+    /// bounded steps. Call once per burst: it returns at once when nothing can be due (no
+    /// mapping awaited, and no pending slot or `now` before the earliest deadline known).
+    ///
+    /// The timeout sweep examines [`POLL_SCAN`] slots per call, round the table. `next_due`
+    /// is at most every pending slot's deadline: each new deadline lowers it, and when the
+    /// sweep has gone once round the table it becomes the smallest deadline seen on the way
+    /// (or set meanwhile), so skipping the sweep while `now < next_due` misses nothing.
     pub fn poll<F, E, M>(&mut self, now: u64, env: &mut E, map: &mut M)
     where
         F: Frame,
         E: FrameAlloc<Frame = F> + Sink<F>,
         M: Mapper46,
     {
+        if self.awaiting.is_empty() {
+            if self.free.len() == self.slots.len() {
+                // Nothing pending: nothing can be due.
+                self.next_due = u64::MAX;
+                self.cycle_min = u64::MAX;
+                self.swept = 0;
+                return;
+            }
+            if now < self.next_due {
+                return;
+            }
+        }
         let mut spare: Option<F> = None;
         // Mappings: retry each waiting slot (bounded by the list, itself bounded by the table).
         let mut i = 0;
@@ -1295,45 +1474,73 @@ impl DnsProxy {
             self.awaiting.swap_remove(i);
         }
         // Upstream timeouts: a bounded sweep of the table.
+        if now < self.next_due {
+            return;
+        }
         let n = self.slots.len();
         for _ in 0..POLL_SCAN.min(n) {
             self.scan = (self.scan + 1) % n;
+            self.swept += 1;
             let s = self.scan as u32;
-            let due = self
+            let pending = self
                 .slots
                 .get(s as usize)
-                .is_some_and(|sl| sl.live && sl.stage != Stage::AwaitMapping && now >= sl.deadline);
-            if !due {
+                .filter(|sl| sl.live && sl.stage != Stage::AwaitMapping)
+                .map(|sl| sl.deadline);
+            let Some(deadline) = pending else {
+                continue;
+            };
+            if now < deadline {
+                self.cycle_min = self.cycle_min.min(deadline);
                 continue;
             }
             self.c.upstream_timeouts += 1;
-            if self.send_upstream(s, true, now, &mut spare, env).is_ok() {
-                continue;
-            }
-            let stage = self.slots.get(s as usize).map(|sl| sl.stage);
-            if matches!(stage, Some(Stage::Dns46Aaaa | Stage::Dns64A)) {
-                // The follow-up went unanswered: the kept answer is still right.
-                self.finish_held(s, now, &mut spare, env);
-            } else if stage == Some(Stage::Primary) && self.dns64_applies(s) {
-                // RFC 6147 5.1.3: an AAAA query that timed out is a SERVFAIL, which 5.1.2
-                // treats as an empty answer: ask A (first server again).
-                let held = self.slots.get_mut(s as usize).and_then(|sl| {
-                    sl.server_idx = 0;
-                    let key = sl.key.as_ref()?;
-                    let mut m = Message::error_msg(0, OpCode::Query, ResponseCode::ServFail);
-                    m.metadata.recursion_available = true;
-                    m.add_query(key.query());
-                    Some(m)
-                });
-                match held {
-                    Some(h) => {
-                        self.follow_up(s, Stage::Dns64A, RecordType::A, h, now, &mut spare, env)
-                    }
-                    None => self.fail_slot(s, ResponseCode::ServFail, &mut spare, env),
+            self.on_timeout(s, now, &mut spare, env);
+            // Still pending (a new deadline, or one that could not be renewed): keep it in
+            // view.
+            if let Some(sl) = self.slots.get(s as usize) {
+                if sl.live && sl.stage != Stage::AwaitMapping {
+                    self.cycle_min = self.cycle_min.min(sl.deadline);
                 }
-            } else {
-                self.fail_slot(s, ResponseCode::ServFail, &mut spare, env);
             }
+        }
+        if self.swept >= n {
+            self.next_due = self.cycle_min;
+            self.cycle_min = u64::MAX;
+            self.swept = 0;
+        }
+    }
+
+    /// Slot `s`'s upstream query timed out: the next server, or what its stage falls back to.
+    fn on_timeout<F, E>(&mut self, s: u32, now: u64, spare: &mut Option<F>, env: &mut E)
+    where
+        F: Frame,
+        E: FrameAlloc<Frame = F> + Sink<F>,
+    {
+        if self.send_upstream(s, true, now, spare, env).is_ok() {
+            return;
+        }
+        let stage = self.slots.get(s as usize).map(|sl| sl.stage);
+        if matches!(stage, Some(Stage::Dns46Aaaa | Stage::Dns64A)) {
+            // The follow-up went unanswered: the kept answer is still right.
+            self.finish_held(s, now, spare, env);
+        } else if stage == Some(Stage::Primary) && self.dns64_applies(s) {
+            // RFC 6147 5.1.3: an AAAA query that timed out is a SERVFAIL, which 5.1.2
+            // treats as an empty answer: ask A (first server again).
+            let held = self.slots.get_mut(s as usize).and_then(|sl| {
+                sl.server_idx = 0;
+                let key = sl.key.as_ref()?;
+                let mut m = Message::error_msg(0, OpCode::Query, ResponseCode::ServFail);
+                m.metadata.recursion_available = true;
+                m.add_query(key.query());
+                Some(m)
+            });
+            match held {
+                Some(h) => self.follow_up(s, Stage::Dns64A, RecordType::A, h, now, spare, env),
+                None => self.fail_slot(s, ResponseCode::ServFail, spare, env),
+            }
+        } else {
+            self.fail_slot(s, ResponseCode::ServFail, spare, env);
         }
     }
 

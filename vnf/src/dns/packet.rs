@@ -116,11 +116,39 @@ pub fn write_udp<F: Frame>(
     dport: u16,
     payload: &[u8],
 ) -> Result<(), EmitError> {
+    write_udp_with(frame, src, dst, sport, dport, payload.len(), |p| {
+        p.copy_from_slice(payload)
+    })
+}
+
+/// Offset of the UDP payload in a packet written by [`write_udp_with`] from `src`.
+#[inline]
+pub fn payload_offset(src: IpAddr) -> usize {
+    udp::HEADER_LEN
+        + match src {
+            IpAddr::V4(_) => ipv4::HEADER_LEN,
+            IpAddr::V6(_) => ipv6::HEADER_LEN,
+        }
+}
+
+/// As [`write_udp`] with a payload of `len` bytes written by `fill`, which gets the payload
+/// area as it is: bytes the frame already held at those offsets ([`payload_offset`] on) are
+/// kept, bytes beyond its old length are zero. The cache-hit fast path uses this to build the
+/// answer around the question bytes of the query, which it leaves in place.
+pub fn write_udp_with<F: Frame>(
+    frame: &mut F,
+    src: IpAddr,
+    dst: IpAddr,
+    sport: u16,
+    dport: u16,
+    len: usize,
+    fill: impl FnOnce(&mut [u8]),
+) -> Result<(), EmitError> {
     let ip_len = match src {
         IpAddr::V4(_) => ipv4::HEADER_LEN,
         IpAddr::V6(_) => ipv6::HEADER_LEN,
     };
-    let udp_len = udp::HEADER_LEN + payload.len();
+    let udp_len = udp::HEADER_LEN + len;
     if udp_len > usize::from(u16::MAX) - ip_len {
         return Err(EmitError::Invalid);
     }
@@ -132,11 +160,11 @@ pub fn write_udp<F: Frame>(
     let repr = UdpRepr {
         src_port: sport,
         dst_port: dport,
-        payload_len: payload.len(),
+        payload_len: len,
     };
     let mut u = UdpPacket::new_unchecked(&mut *rest);
     repr.emit(&mut u).map_err(|_| EmitError::Invalid)?;
-    u.payload_mut().copy_from_slice(payload);
+    fill(u.payload_mut());
     match (src, dst) {
         (IpAddr::V4(s), IpAddr::V4(d)) => {
             u.fill_checksum_v4(s, d);

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query, ResponseCode};
+use hickory_proto::rr::rdata::opt::{EdnsCode, EdnsOption};
 use hickory_proto::rr::{RData, Record, RecordType};
 use proptest::prelude::*;
 
@@ -2354,4 +2355,451 @@ fn mapping_table_adapter_maps_lookup_results() {
     let mut t = MappingTable::new(MappingConfig::default());
     let v6: Ipv6Addr = "2001:db8::99".parse().unwrap();
     assert_eq!(t.map_v6(v6, 0), Map46::Pending, "a miss asks the slow path");
+}
+
+// ---------------------------------------------------------------------------------------
+// Cache-hit fast path
+// ---------------------------------------------------------------------------------------
+
+/// `q` encoded, with extra OPT options (`cookie`) and the DNS header's RD cleared
+/// (`!rd`) as asked.
+fn wire_of(q: &Message, cookie: bool, rd: bool) -> Vec<u8> {
+    let mut m = q.clone();
+    m.metadata.recursion_desired = rd;
+    if cookie {
+        if let Some(e) = m.edns.as_mut() {
+            e.options_mut().insert(EdnsOption::Unknown(
+                u16::from(EdnsCode::Cookie),
+                vec![0x5a; 8],
+            ));
+        }
+    }
+    let mut buf = Vec::new();
+    assert!(encode(&m, &mut buf));
+    buf
+}
+
+/// An IPv4 frame like [`udp_frame`]'s with 4 bytes of IP options (three NOPs and an end of
+/// list) before the UDP header.
+fn udp_frame_with_ip_options(src: Ipv4Addr, dst: Ipv4Addr, payload: &[u8]) -> VecFrame {
+    let f = udp_frame(IpAddr::V4(src), IpAddr::V4(dst), 40000, 53, payload);
+    let mut d = f.data().to_vec();
+    d.splice(20..20, [1, 1, 1, 0]);
+    d[0] = 0x46;
+    let total = u16::from_be_bytes([d[2], d[3]]) + 4;
+    d[2..4].copy_from_slice(&total.to_be_bytes());
+    d[10..12].fill(0);
+    let c = crate::wire::checksum::checksum(&d[..24]);
+    d[10..12].copy_from_slice(&c.to_be_bytes());
+    VecFrame::new(&d)
+}
+
+/// Fills the cache with a mix of answers: a CNAME chain, NXDOMAIN and NODATA with their SOA,
+/// a DNS46 and a DNS64 synthesized answer, a DO-keyed answer and an answer too big for a
+/// client without EDNS.
+fn fill_mixed_cache(h: &mut H) {
+    let ask = |h: &mut H, q: Message, answers: Vec<Record>, auth: Vec<Record>, rc| {
+        h.pod_query(&q);
+        let (m, uq) = h.upstream();
+        h.answer(&m, &uq, rc, answers, auth);
+        h.take();
+    };
+    ask(
+        h,
+        query(1, "www.example.", RecordType::A),
+        vec![
+            cname("www.example.", 300, "web.example."),
+            a("web.example.", 120, "192.0.2.10"),
+            a("web.example.", 120, "192.0.2.11"),
+        ],
+        vec![],
+        ResponseCode::NoError,
+    );
+    ask(
+        h,
+        query(2, "gone.example.", RecordType::A),
+        vec![],
+        vec![soa("example.", 3600, 300)],
+        ResponseCode::NXDomain,
+    );
+    ask(
+        h,
+        query(3, "www.example.", RecordType::TXT),
+        vec![],
+        vec![soa("example.", 3600, 60)],
+        ResponseCode::NoError,
+    );
+    ask(
+        h,
+        query_edns(4, "signed.example.", RecordType::A, true, false),
+        vec![a("signed.example.", 90, "192.0.2.4")],
+        vec![],
+        ResponseCode::NoError,
+    );
+    ask(
+        h,
+        query(5, "big.example.", RecordType::A),
+        (0..40)
+            .map(|i| a("big.example.", 600, &format!("192.0.2.{i}")))
+            .collect(),
+        vec![],
+        ResponseCode::NoError,
+    );
+    let a46 = dns46(
+        h,
+        "v6only.example.",
+        (ResponseCode::NoError, vec![], vec![soa("example.", 60, 60)]),
+        Some((
+            ResponseCode::NoError,
+            vec![aaaa("v6only.example.", 300, "2001:db8::46")],
+            vec![],
+        )),
+    )
+    .expect("the DNS46 answer");
+    assert_eq!(a_addrs(&a46).len(), 1);
+    let a64 = dns64(
+        h,
+        q64("v4only.example."),
+        (ResponseCode::NoError, vec![], vec![soa("example.", 60, 60)]),
+        Some((
+            ResponseCode::NoError,
+            vec![a("v4only.example.", 300, "198.51.100.64")],
+            vec![],
+        )),
+    );
+    assert_eq!(aaaa_addrs(&a64).len(), 1);
+    assert_eq!(h.p.counters().cache_entries, 7);
+}
+
+/// The hits of [`fill_mixed_cache`]'s entries: (what, pod, resolver, payload).
+fn mixed_hits() -> Vec<(&'static str, IpAddr, IpAddr, Vec<u8>)> {
+    let (p4, r4) = (IpAddr::V4(POD4), IpAddr::V4(RESOLVER4));
+    let (p6, r6) = (IpAddr::V6(pod6()), IpAddr::V6(resolver6()));
+    let www = |n| query(0x1111, n, RecordType::A);
+    let mut small = query_edns(0x2222, "big.example.", RecordType::A, false, false);
+    small.edns.as_mut().unwrap().set_max_payload(600);
+    let mut large = small.clone();
+    large.edns.as_mut().unwrap().set_max_payload(4096);
+    vec![
+        (
+            "CNAME chain",
+            p4,
+            r4,
+            wire_of(&www("www.example."), false, true),
+        ),
+        (
+            "0x20 case",
+            p4,
+            r4,
+            wire_of(&www("wWw.ExAmPlE."), false, true),
+        ),
+        (
+            "RD clear",
+            p4,
+            r4,
+            wire_of(&www("WWW.EXAMPLE."), false, false),
+        ),
+        (
+            "EDNS",
+            p4,
+            r4,
+            wire_of(
+                &query_edns(9, "www.Example.", RecordType::A, false, false),
+                false,
+                true,
+            ),
+        ),
+        (
+            "EDNS cookie",
+            p4,
+            r4,
+            wire_of(
+                &query_edns(9, "www.example.", RecordType::A, false, false),
+                true,
+                true,
+            ),
+        ),
+        (
+            "from IPv6",
+            p6,
+            r6,
+            wire_of(&www("www.example."), false, true),
+        ),
+        (
+            "NXDOMAIN",
+            p4,
+            r4,
+            wire_of(&www("Gone.Example."), false, true),
+        ),
+        (
+            "NODATA",
+            p4,
+            r4,
+            wire_of(&query(3, "www.example.", RecordType::TXT), false, true),
+        ),
+        (
+            "DO",
+            p4,
+            r4,
+            wire_of(
+                &query_edns(4, "SIGNED.example.", RecordType::A, true, false),
+                false,
+                true,
+            ),
+        ),
+        (
+            "TC without EDNS",
+            p4,
+            r4,
+            wire_of(&www("big.example."), false, true),
+        ),
+        ("TC with EDNS 600", p4, r4, wire_of(&small, false, true)),
+        ("EDNS 4096", p4, r4, wire_of(&large, true, true)),
+        (
+            "DNS46",
+            p4,
+            r4,
+            wire_of(&www("V6only.example."), false, true),
+        ),
+        (
+            "DNS64",
+            p6,
+            r6,
+            wire_of(&q64("v4ONLY.example."), false, true),
+        ),
+    ]
+}
+
+#[test]
+fn fast_path_answers_are_byte_identical_to_the_hickory_path() {
+    let mut fast = H::new();
+    let mut slow = H::new();
+    slow.p.set_fast_path(false);
+    for h in [&mut fast, &mut slow] {
+        fill_mixed_cache(h);
+        // TTLs are decremented by whole seconds spent in the cache.
+        h.now += 7_300;
+    }
+    let hits = mixed_hits();
+    for (what, src, dst, payload) in &hits {
+        let mut out = Vec::new();
+        for h in [&mut fast, &mut slow] {
+            let f = udp_frame(*src, *dst, 40000, 53, payload);
+            match h.p.from_pod(f, h.now, &mut h.env) {
+                Outcome::Reply(f) => out.push(f.data().to_vec()),
+                o => panic!("{what}: expected a cache hit, got {}", o.kind()),
+            }
+        }
+        assert_eq!(out[0], out[1], "{what}: the same bytes");
+        // And a valid answer: checksums, the client's ID and question bytes.
+        let m = parse_udp(&out[0]).unwrap().unwrap();
+        assert!(udp_checksum_ok(&out[0], &m), "{what}");
+        let ans = &out[0][m.payload()];
+        assert_eq!(ans[..2], payload[..2], "{what}: ID");
+        let qlen = Message::from_vec(payload).unwrap().queries[0].name.len() + 5;
+        assert_eq!(
+            ans[12..12 + qlen],
+            payload[12..12 + qlen],
+            "{what}: question"
+        );
+    }
+    assert_eq!(
+        fast.p.fast_answers,
+        hits.len() as u64,
+        "all on the fast path"
+    );
+    assert_eq!(slow.p.fast_answers, 0);
+    assert_eq!(fast.p.counters(), slow.p.counters(), "the same counters");
+    let c = fast.p.counters();
+    assert_eq!(c.cache_hit, hits.len() as u64);
+    assert_eq!(c.nxdomain, 2, "the first answer and the hit");
+    assert_eq!(
+        c.truncated, 3,
+        "the first answer (cut to 512 bytes) and two hits"
+    );
+    assert_eq!(fast.p.cache_items(fast.now), slow.p.cache_items(slow.now));
+}
+
+#[test]
+fn fast_path_keeps_the_client_case_and_decrements_ttls() {
+    let mut h = H::new();
+    fill_mixed_cache(&mut h);
+    h.now += 100_999;
+    let before = h.p.fast_answers;
+    let ans = hit(&mut h, &query(0x4242, "WwW.eXaMpLe.", RecordType::A));
+    assert_eq!(h.p.fast_answers, before + 1);
+    assert_eq!(ans.metadata.id, 0x4242);
+    assert_eq!(ans.queries[0].name.to_ascii(), "WwW.eXaMpLe.");
+    assert!(ans.queries[0].name.eq_case(&name("WwW.eXaMpLe.")));
+    // 100.999 s in the cache: 100 whole seconds off every TTL.
+    assert_eq!(ans.answers[0].ttl, 200, "CNAME 300 - 100");
+    assert_eq!(ans.answers[1].ttl, 20, "A 120 - 100");
+    assert_eq!(a_addrs(&ans).len(), 2);
+    let nx = hit(&mut h, &query(1, "gone.example.", RecordType::A));
+    assert_eq!(nx.metadata.response_code, ResponseCode::NXDomain);
+    assert_eq!(nx.authorities[0].ttl, 200, "negative TTL 300 - 100");
+    // Expiry is unchanged: the A records' 120 s bound the entry.
+    h.now += 20_000;
+    assert_eq!(
+        h.pod_query(&query(2, "www.example.", RecordType::A)).kind(),
+        "held"
+    );
+}
+
+#[test]
+fn fast_path_answers_a_query_behind_ip_options_like_the_hickory_path() {
+    let mut out = Vec::new();
+    for fast in [true, false] {
+        let mut h = H::new();
+        h.p.set_fast_path(fast);
+        fill_mixed_cache(&mut h);
+        let payload = wire_of(&query(0x77, "wWw.example.", RecordType::A), false, true);
+        let f = udp_frame_with_ip_options(POD4, RESOLVER4, &payload);
+        let Outcome::Reply(f) = h.p.from_pod(f, h.now, &mut h.env) else {
+            panic!("a cache hit")
+        };
+        assert_eq!(h.p.fast_answers, u64::from(fast));
+        out.push(f.data().to_vec());
+    }
+    assert_eq!(out[0], out[1]);
+    let m = parse_udp(&out[0]).unwrap().unwrap();
+    assert_eq!(m.udp_at, 20, "the answer has no IP options");
+    let ans = Message::from_vec(&out[0][m.payload()]).unwrap();
+    assert_eq!(ans.queries[0].name.to_ascii(), "wWw.example.");
+    assert_eq!(a_addrs(&ans).len(), 2);
+}
+
+#[test]
+fn unusual_queries_for_a_cached_name_take_the_hickory_path() {
+    let mut h = H::new();
+    fill_mixed_cache(&mut h);
+    let plain = wire_of(&query(0x55, "www.example.", RecordType::A), false, true);
+    // A trailing byte and a non-OPT additional record: the hickory path ignores both and
+    // answers from the cache.
+    let mut trailing = plain.clone();
+    trailing.push(0);
+    let mut extra = plain.clone();
+    extra[11] = 1;
+    extra.extend_from_slice(&[0, 0, 250, 0, 255, 0, 0, 0, 0, 0, 0]);
+    // Two OPT records: FORMERR.
+    let mut two_opt = wire_of(
+        &query_edns(0x55, "www.example.", RecordType::A, false, false),
+        false,
+        true,
+    );
+    let opt = two_opt[two_opt.len() - 11..].to_vec();
+    two_opt[11] = 2;
+    two_opt.extend_from_slice(&opt);
+    let hits = h.p.counters().cache_hit;
+    for (what, payload, rcode) in [
+        ("trailing byte", &trailing, ResponseCode::NoError),
+        ("TSIG-like additional", &extra, ResponseCode::NoError),
+        ("two OPT records", &two_opt, ResponseCode::FormErr),
+    ] {
+        let f = udp_frame(IpAddr::V4(POD4), IpAddr::V4(RESOLVER4), 40000, 53, payload);
+        let Outcome::Reply(f) = h.p.from_pod(f, h.now, &mut h.env) else {
+            panic!("{what}: answered in place")
+        };
+        let m = parse_udp(f.data()).unwrap().unwrap();
+        let ans = Message::from_vec(&f.data()[m.payload()]).unwrap();
+        assert_eq!(ans.metadata.response_code, rcode, "{what}");
+    }
+    assert_eq!(h.p.fast_answers, 0, "none on the fast path");
+    assert_eq!(h.p.counters().cache_hit, hits + 2);
+    assert_eq!(h.p.counters().formerr, 1);
+}
+
+#[test]
+fn hostile_queries_fall_back_to_a_counted_formerr_never_a_panic() {
+    let mut h = H::new();
+    fill_mixed_cache(&mut h);
+    let mut k = fast::WireKey::default();
+    for (what, body) in malformed_bodies() {
+        assert!(
+            fast::parse(&body, &mut k).is_none(),
+            "{what}: not the fast path"
+        );
+        let f = udp_frame(IpAddr::V4(POD4), IpAddr::V4(RESOLVER4), 40000, 53, &body);
+        let Outcome::Reply(f) = h.p.from_pod(f, h.now, &mut h.env) else {
+            panic!("{what}: FORMERR in place")
+        };
+        let m = parse_udp(f.data()).unwrap().unwrap();
+        assert_eq!(f.data()[m.payload()][3] & 0x0f, 1, "{what}: FORMERR");
+    }
+    // A pointer in the question that hickory follows (to offset 4, the QDCOUNT's zero high
+    // byte: the root name): the hickory path forwards the question, the fast path stays out.
+    let p = raw_query([1, 0, 0, 0], &[0xc0, 4, 0, 1, 0, 1]);
+    assert!(
+        fast::parse(&p, &mut k).is_none(),
+        "pointer: not the fast path"
+    );
+    let f = udp_frame(IpAddr::V4(POD4), IpAddr::V4(RESOLVER4), 40000, 53, &p);
+    assert_eq!(h.p.from_pod(f, h.now, &mut h.env).kind(), "held");
+    assert_eq!(h.p.fast_answers, 0);
+    assert_eq!(
+        h.p.counters().formerr,
+        malformed_bodies().len() as u64,
+        "each counted"
+    );
+}
+
+#[test]
+fn timeouts_fire_on_time_with_a_table_larger_than_one_poll_sweep() {
+    let mut s = settings();
+    s.pending_capacity = 1000;
+    s.upstream_timeout_ms = 1000;
+    let mut h = H::with(s);
+    let t0 = h.now;
+    let mut deadlines = Vec::new();
+    // 600 queries, one per ms, each timing out 1 s after it was sent.
+    for i in 0..600u64 {
+        h.now = t0 + i;
+        h.pod_query(&query(i as u16, &format!("t{i}.example."), RecordType::A));
+        deadlines.push(h.now + 1000);
+        h.poll();
+    }
+    h.take();
+    assert_eq!(h.p.counters().upstream_timeouts, 0, "none early");
+    let sweep = 1000usize.div_ceil(POLL_SCAN) as u64;
+    let mut t = h.now;
+    while t < t0 + 4000 {
+        t += 5;
+        h.now = t;
+        h.poll();
+        let timeouts = h.p.counters().upstream_timeouts;
+        // Each query times out once to the second server, and once more (then SERVFAIL)
+        // 1 s later.
+        let due = |slack: u64| {
+            deadlines
+                .iter()
+                .map(|&d| u64::from(d + slack <= t) + u64::from(d + 1000 + slack <= t))
+                .sum::<u64>()
+        };
+        assert!(
+            timeouts <= due(0),
+            "at {t}: {timeouts} timeouts, only {} due",
+            due(0)
+        );
+        assert!(
+            timeouts >= due(5 * sweep),
+            "at {t}: {timeouts} timeouts, {} overdue",
+            due(5 * sweep)
+        );
+    }
+    assert_eq!(h.p.counters().upstream_timeouts, 1200);
+    assert_eq!(h.p.counters().pending, 0);
+    h.env.routed.clear();
+    // Nothing pending: poll has nothing to do, and new queries still time out.
+    h.poll();
+    h.pod_query(&query(1, "late.example.", RecordType::A));
+    h.now += 999;
+    for _ in 0..sweep {
+        h.poll();
+    }
+    assert_eq!(h.p.counters().upstream_timeouts, 1200);
+    h.now += 1;
+    for _ in 0..sweep {
+        h.poll();
+    }
+    assert_eq!(h.p.counters().upstream_timeouts, 1201);
 }
