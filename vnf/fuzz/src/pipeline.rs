@@ -173,15 +173,15 @@ pub fn run(data: &[u8]) -> RunStats {
                 // Housekeeping as the worker does it between bursts, with the mapping service
                 // answering at once.
                 eg.net.poll(now, &mut io);
-                eg.poll_features(now, &mut io);
+                eg.poll_features(now, true, &mut io);
                 serve_mappings(&w.rings, &mut store, &stats);
-                eg.poll_features(now, &mut io);
+                eg.poll_features(now, true, &mut io);
             }
             // Let every timer fire: held packets are released or dropped.
             for _ in 0..8 {
                 now += 1_000;
                 eg.net.poll(now, &mut io);
-                eg.poll_features(now, &mut io);
+                eg.poll_features(now, true, &mut io);
                 serve_mappings(&w.rings, &mut store, &stats);
             }
             io.tx.flush_all(&counters);
