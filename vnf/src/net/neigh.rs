@@ -764,7 +764,15 @@ mod tests {
             }
             assert!(t.is_empty());
         }
-        assert_eq!(t.index.capacity(), cap, "the index grew");
+        // `capacity()` is the entries plus the room left before the table must be rebuilt:
+        // removals that leave tombstones lower it, and an insert that finds no room rebuilds
+        // the table in place (no allocation) while it is at most half full, which brings it
+        // back to `cap`. A reallocation would make it larger than `cap`.
+        assert!(
+            t.index.capacity() <= cap,
+            "the index grew: {} > {cap}",
+            t.index.capacity()
+        );
     }
 
     #[test]
