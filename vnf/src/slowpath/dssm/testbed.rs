@@ -60,15 +60,28 @@ pub struct Ports {
 
 impl Ports {
     /// Free loopback ports for `opts`.
+    ///
+    /// Every listener is held until all the ports are chosen: a port bound and released at
+    /// once can be handed out again by the next `bind(0)`, and two roles on one port would
+    /// leave one of them unstarted (a Redis answering where a Sentinel should be).
     pub fn free(opts: &TestbedOptions) -> std::io::Result<Ports> {
+        let n = 1 + opts.replicas + opts.sentinels;
+        let held: Vec<TcpListener> = (0..n)
+            .map(|_| TcpListener::bind("127.0.0.1:0"))
+            .collect::<Result<_, _>>()?;
+        let mut ports = held
+            .iter()
+            .map(|l| l.local_addr().map(|a| a.port()))
+            .collect::<Result<Vec<u16>, _>>()?
+            .into_iter();
+        let master = ports.next().unwrap_or_default();
+        let replicas: Vec<u16> = ports.by_ref().take(opts.replicas).collect();
+        let sentinels: Vec<u16> = ports.collect();
+        drop(held);
         Ok(Ports {
-            master: free_port()?,
-            replicas: (0..opts.replicas)
-                .map(|_| free_port())
-                .collect::<Result<_, _>>()?,
-            sentinels: (0..opts.sentinels)
-                .map(|_| free_port())
-                .collect::<Result<_, _>>()?,
+            master,
+            replicas,
+            sentinels,
         })
     }
 }
