@@ -550,8 +550,14 @@ pub fn metric(ns: &NetNs, addr: &str, series: &str) -> Result<Option<f64>> {
         "curl",
         &["-sS", "--max-time", "3", &format!("http://{addr}/metrics")],
     )?;
-    Ok(out.lines().find_map(|l| {
+    Ok(series_value(&out, series))
+}
+
+/// The value of one series (`name` or `name{label="v",...}` exactly as exported) in a
+/// Prometheus text; None when the series is absent.
+pub fn series_value(text: &str, series: &str) -> Option<f64> {
+    text.lines().find_map(|l| {
         let (k, v) = l.rsplit_once(' ')?;
         (k == series).then(|| v.parse().ok())?
-    }))
+    })
 }

@@ -279,14 +279,6 @@ struct Outputs {
     metrics: String,
 }
 
-/// The value of `series` (exactly as exported) in a Prometheus text.
-fn series(text: &str, series: &str) -> Option<f64> {
-    text.lines().find_map(|l| {
-        let (k, v) = l.rsplit_once(' ')?;
-        (k == series).then(|| v.parse().ok())?
-    })
-}
-
 /// Runs the VNF on the two inputs until `pods` + `world` IP packets came out (30 s at most),
 /// checks both outputs with tshark and returns the IP packets.
 fn run(
@@ -966,7 +958,7 @@ fn siit_eamt_udp_fragments_icmp_errors_and_frag_needed_golden() {
     // The SIIT counters in /metrics: both directions translated, fragments made by splitting,
     // the translator's own ICMP error, nothing dropped.
     let siit = |r: &str| {
-        series(
+        egress_tests::egress::series_value(
             &o.metrics,
             &format!("egress_siit_packets_total{{result=\"{r}\"}}"),
         )
