@@ -59,6 +59,24 @@ pub struct PathSpec {
     pub dns46: bool,
     /// Flows of the capture unless `--flows` says otherwise.
     pub default_flows: usize,
+    /// Frames of the capture when more than the flows: the flows are repeated, in the same
+    /// order, until the capture holds this many (0: each flow once). Lets a path with few
+    /// sessions replay a capture as large as a path with many, so that the two differ only
+    /// in their session count and not in the I/O cost of the capture.
+    pub capture_frames: usize,
+}
+
+/// The frames of `path`'s capture: its generator's, repeated to [`PathSpec::capture_frames`].
+pub fn capture(path: &PathSpec, p: &GenParams) -> Vec<Vec<u8>> {
+    let once = (path.generate)(p);
+    if path.capture_frames <= once.len() || once.is_empty() {
+        return once;
+    }
+    once.iter()
+        .cycle()
+        .take(path.capture_frames)
+        .cloned()
+        .collect()
 }
 
 fn bridge_config(env: &PathEnv) -> String {
@@ -282,6 +300,7 @@ pub const PATHS: &[PathSpec] = &[
         new_flows: false,
         dns46: false,
         default_flows: 1024,
+        capture_frames: 0,
     },
     PathSpec {
         name: "snat44-established",
@@ -295,6 +314,7 @@ pub const PATHS: &[PathSpec] = &[
         new_flows: false,
         dns46: false,
         default_flows: 1024,
+        capture_frames: 0,
     },
     PathSpec {
         name: "snat44-established-1m",
@@ -308,6 +328,21 @@ pub const PATHS: &[PathSpec] = &[
         new_flows: false,
         dns46: false,
         default_flows: 1 << 20,
+        capture_frames: 0,
+    },
+    PathSpec {
+        name: "snat44-established-1k-1mframes",
+        summary: "SNAT44 of 1 Ki established UDP flows repeated into a 1 Mi-frame capture (the I/O of the 1m path)",
+        generate: gen::snat44,
+        config: snat44_config,
+        sessions: flows,
+        tx_port: "1.2",
+        port2: Port2::Neighbours,
+        vs: Some("egress-ipv4"),
+        new_flows: false,
+        dns46: false,
+        default_flows: 1024,
+        capture_frames: 1 << 20,
     },
     PathSpec {
         name: "snat66",
@@ -321,6 +356,7 @@ pub const PATHS: &[PathSpec] = &[
         new_flows: false,
         dns46: false,
         default_flows: 1024,
+        capture_frames: 0,
     },
     PathSpec {
         name: "nat46-established",
@@ -334,6 +370,7 @@ pub const PATHS: &[PathSpec] = &[
         new_flows: false,
         dns46: false,
         default_flows: 1024,
+        capture_frames: 0,
     },
     PathSpec {
         name: "nat64-established",
@@ -347,6 +384,7 @@ pub const PATHS: &[PathSpec] = &[
         new_flows: false,
         dns46: false,
         default_flows: 1024,
+        capture_frames: 0,
     },
     PathSpec {
         name: "snat-new-flows",
@@ -360,6 +398,7 @@ pub const PATHS: &[PathSpec] = &[
         new_flows: true,
         dns46: false,
         default_flows: NEW_FLOWS_DEFAULT,
+        capture_frames: 0,
     },
     PathSpec {
         name: "dns-cache-hits",
@@ -373,6 +412,7 @@ pub const PATHS: &[PathSpec] = &[
         new_flows: false,
         dns46: false,
         default_flows: 1024,
+        capture_frames: 0,
     },
     PathSpec {
         name: "dns46-new-mappings",
@@ -386,6 +426,7 @@ pub const PATHS: &[PathSpec] = &[
         new_flows: false,
         dns46: true,
         default_flows: DNS46_DEFAULT,
+        capture_frames: 0,
     },
 ];
 
@@ -487,5 +528,28 @@ mod tests {
         assert_eq!(snat_addresses(1 << 20), 64);
         assert_eq!(capacity_for(1024), 1 << 20);
         assert_eq!(capacity_for(NEW_FLOWS_DEFAULT), 2 << 20);
+    }
+
+    #[test]
+    fn the_1k_scale_baseline_repeats_its_flows_into_as_many_frames_as_the_1m_path() {
+        let small = find("snat44-established-1k-1mframes").unwrap();
+        let big = find("snat44-established-1m").unwrap();
+        let g = |flows| GenParams {
+            flows,
+            ..GenParams::default()
+        };
+        let frames = capture(small, &g(small.default_flows));
+        assert_eq!(frames.len(), big.default_flows);
+        assert_eq!(frames.len(), small.capture_frames);
+        // The same 1 Ki flows, in the same order, over and over.
+        let once = (small.generate)(&g(1024));
+        assert_eq!(frames[..1024], once[..]);
+        assert_eq!(frames[1024 * 1000..1024 * 1001], once[..]);
+        let mut distinct = frames.clone();
+        distinct.sort();
+        distinct.dedup();
+        assert_eq!(distinct.len(), 1024);
+        // Paths without the knob: each flow once.
+        assert_eq!(capture(big, &g(5000)).len(), 5000);
     }
 }

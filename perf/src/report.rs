@@ -223,6 +223,38 @@ impl PathResult {
     }
 }
 
+/// The session-table scale lines printed under the table: the 1 Mi-session path against the
+/// 1 Ki-session path on a capture of the same size (only the session count differs) and
+/// against the 1 Ki-frame path (the capture's own cache cost included). Empty when the
+/// 1 Mi-session path was not measured.
+pub fn scale_summary(results: &[PathResult]) -> String {
+    let mpps = |name: &str| {
+        results
+            .iter()
+            .find(|r| r.name == name && r.mpps.is_finite() && r.mpps > 0.0)
+            .map(|r| r.mpps)
+    };
+    let Some(big) = mpps("snat44-established-1m") else {
+        return String::new();
+    };
+    let mut out = String::new();
+    for (base, what) in [
+        (
+            "snat44-established-1k-1mframes",
+            "same 1 Mi-frame capture, sessions only",
+        ),
+        ("snat44-established", "1 Ki-frame capture"),
+    ] {
+        if let Some(small) = mpps(base) {
+            out.push_str(&format!(
+                "session-table scale: 1 Mi sessions {big:.2} Mpps vs {base} {small:.2} Mpps ({what}): {:.1} % slower\n",
+                (1.0 - big / small) * 100.0
+            ));
+        }
+    }
+    out
+}
+
 /// The printed table.
 pub fn table(results: &[PathResult]) -> String {
     let header = [
@@ -381,6 +413,24 @@ mod tests {
         assert!(lines[2].contains("18.00"));
         assert!(lines[2].contains("0.20"));
         assert!(lines[2].ends_with("1.800"));
+    }
+
+    #[test]
+    fn scale_summary_compares_the_same_capture_size() {
+        let path = |name: &str, vnf: f64| {
+            PathResult::from_runs(name, 0, vec![run(vnf, 10.0)], settings(), Machine::probe())
+        };
+        assert_eq!(scale_summary(&[path("snat44-established", 4.0)]), "");
+        let s = scale_summary(&[
+            path("snat44-established", 4.0),
+            path("snat44-established-1k-1mframes", 2.0),
+            path("snat44-established-1m", 1.5),
+        ]);
+        let lines: Vec<&str> = s.lines().collect();
+        assert_eq!(lines.len(), 2, "{s}");
+        assert!(lines[0].contains("1k-1mframes 2.00 Mpps"), "{s}");
+        assert!(lines[0].ends_with("25.0 % slower"), "{s}");
+        assert!(lines[1].ends_with("62.5 % slower"), "{s}");
     }
 
     #[test]

@@ -613,7 +613,7 @@ fn measure_path(
         flows: opts.flows.unwrap_or(path.default_flows),
         frame_len: opts.frame_len,
     };
-    let frames = (path.generate)(&gen);
+    let frames = paths::capture(path, &gen);
     let frame_count = frames.len();
     let pcap_path = dir.join(format!("{}.pcap", path.name));
     pcap::write_file(&pcap_path, &frames)
@@ -920,6 +920,7 @@ fn run() -> Result<(), String> {
         results.push(measure_path(&opts, path, dir.path(), &stop, &machine)?);
     }
     print!("{}", report::table(&results));
+    print!("{}", report::scale_summary(&results));
     let noisy = results
         .iter()
         .flat_map(|r| &r.runs)
