@@ -145,6 +145,8 @@ pub struct NetConfig {
     /// Every address of ours (self IPs and SNAT pool addresses).
     local_v4: Vec<Ipv4Addr>,
     local_v6: Vec<Ipv6Addr>,
+    /// Directed broadcast addresses of the VLANs' IPv4 subnets (prefixes shorter than /31).
+    bcast_v4: Vec<u32>,
 }
 
 /// A configuration problem: the field and what is wrong.
@@ -230,7 +232,17 @@ impl NetConfig {
             v.sort_unstable();
             v.dedup();
         }
+        let mut bcast_v4: Vec<u32> = vlans
+            .iter()
+            .filter_map(|v| match v.self_v4 {
+                Some((a, len)) if len < 31 => Some(u32::from(a) | (u32::MAX >> len)),
+                _ => None,
+            })
+            .collect();
+        bcast_v4.sort_unstable();
+        bcast_v4.dedup();
         Ok(NetConfig {
+            bcast_v4,
             vlans,
             routes,
             neigh: NeighConfig::default(),
@@ -262,10 +274,9 @@ impl NetConfig {
     /// Whether `a` is a self IPv4 address (of any VLAN).
     #[inline]
     pub fn is_self_v4(&self, a: Ipv4Addr) -> bool {
+        // One self IP per VLAN: a short scan of integers beats a binary search.
         let k = u32::from(a);
-        self.self_v4
-            .binary_search_by_key(&k, |x| u32::from(*x))
-            .is_ok()
+        self.self_v4.iter().any(|x| u32::from(*x) == k)
     }
 
     /// Whether `a` is a self IPv6 address (of any VLAN).
@@ -273,9 +284,15 @@ impl NetConfig {
     pub fn is_self_v6(&self, a: &Ipv6Addr) -> bool {
         // Compared as integers (the same order as the addresses' bytes), not byte by byte.
         let k = u128::from(*a);
-        self.self_v6
-            .binary_search_by_key(&k, |x| u128::from(*x))
-            .is_ok()
+        self.self_v6.iter().any(|x| u128::from(*x) == k)
+    }
+
+    /// Whether `a` is the directed broadcast address of a VLAN's IPv4 subnet (a prefix
+    /// shorter than /31: all host bits set).
+    #[inline]
+    pub fn is_subnet_broadcast_v4(&self, a: Ipv4Addr) -> bool {
+        let k = u32::from(a);
+        self.bcast_v4.contains(&k)
     }
 
     /// Whether `a` is any IPv4 address of ours (self IP or SNAT address).

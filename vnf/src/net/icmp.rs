@@ -154,15 +154,15 @@ pub fn may_send_error_v6(pkt: &[u8]) -> bool {
 }
 
 /// A unicast host address (not unspecified, loopback, multicast, broadcast or class E).
+#[inline]
 pub fn unicast_v4(a: Ipv4Addr) -> bool {
-    !(a.is_unspecified()
-        || a.is_loopback()
-        || a.is_multicast()
-        || a.is_broadcast()
-        || a.octets()[0] >= 240)
+    // 0.0.0.0, 127/8, and 224/4 + 240/4 (multicast, class E and 255.255.255.255) in one compare.
+    let a = u32::from(a);
+    !(a == 0 || a >> 24 == 127 || a >> 24 >= 224)
 }
 
 /// A unicast IPv6 address (not unspecified, loopback or multicast).
+#[inline]
 pub fn unicast_v6(a: &Ipv6Addr) -> bool {
     !(a.is_unspecified() || a.is_loopback() || a.is_multicast())
 }

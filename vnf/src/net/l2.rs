@@ -21,21 +21,30 @@ pub fn header_len(vlan: &Vlan) -> usize {
 /// shorter buffers are left as they are). Returns the header length.
 #[inline]
 pub fn write(buf: &mut [u8], vlan: &Vlan, dst: EthernetAddress, ethertype: EtherType) -> usize {
-    let len = header_len(vlan);
-    let Some(h) = buf.get_mut(..len) else {
-        return len;
-    };
-    h[0..6].copy_from_slice(dst.as_bytes());
-    h[6..12].copy_from_slice(vlan.mac.as_bytes());
+    // Fixed-size views: every store below has a constant offset and no bounds check.
+    const ETH: usize = ethernet::HEADER_LEN;
+    const TAGGED: usize = ethernet::HEADER_LEN + vlan_hdr::HEADER_LEN;
+    let et = u16::from(ethertype).to_be_bytes();
     match vlan.tag {
         Some(tag) => {
-            h[12..14].copy_from_slice(&u16::from(EtherType::Vlan).to_be_bytes());
-            h[14..16].copy_from_slice(&(tag & 0x0fff).to_be_bytes());
-            h[16..18].copy_from_slice(&u16::from(ethertype).to_be_bytes());
+            if let Some(h) = buf.first_chunk_mut::<TAGGED>() {
+                h[0..6].copy_from_slice(dst.as_bytes());
+                h[6..12].copy_from_slice(vlan.mac.as_bytes());
+                h[12..14].copy_from_slice(&u16::from(EtherType::Vlan).to_be_bytes());
+                h[14..16].copy_from_slice(&(tag & 0x0fff).to_be_bytes());
+                h[16..18].copy_from_slice(&et);
+            }
+            TAGGED
         }
-        None => h[12..14].copy_from_slice(&u16::from(ethertype).to_be_bytes()),
+        None => {
+            if let Some(h) = buf.first_chunk_mut::<ETH>() {
+                h[0..6].copy_from_slice(dst.as_bytes());
+                h[6..12].copy_from_slice(vlan.mac.as_bytes());
+                h[12..14].copy_from_slice(&et);
+            }
+            ETH
+        }
     }
-    len
 }
 
 /// Prepends the L2 header of `vlan` to an L3 packet.

@@ -37,7 +37,7 @@ mod tests;
 
 pub use config::{IcmpConfig, NeighConfig, NetConfig, Vlan, VlanId};
 pub use neigh::{NeighCounters, NeighKey, NeighState, NeighTable, NeighView};
-pub use route::{NextHop, RouteEntry, RouteKind, RouteTable};
+pub use route::{NextHop, RouteCache, RouteEntry, RouteKind, RouteTable};
 
 use crate::action::{FrameAlloc, Outcome};
 use crate::drop::DropReason;
@@ -79,6 +79,9 @@ pub struct RxMeta {
     pub vlan: VlanId,
     /// Ethernet source: where replies go.
     pub src_mac: EthernetAddress,
+    /// The destination is a self IP of any VLAN (learnt once by [`Net::l2_input`] for
+    /// [`Net::local_input`] and [`Net::ttl_check`], which must get this packet's meta).
+    pub to_self: bool,
 }
 
 /// The result of [`Net::l2_input`].
@@ -189,6 +192,9 @@ impl NetCounters {
 pub struct Net<F> {
     cfg: Arc<NetConfig>,
     neigh: NeighTable<F>,
+    /// Route lookups of this worker, cached per destination (of `cfg.routes`, which never
+    /// changes during the life of a `Net`).
+    routes: RouteCache,
     limiter: RateLimiter,
     counters: NetCounters,
 }
@@ -213,17 +219,9 @@ fn v6_drop(e: WireError) -> DropReason {
 
 /// Whether an IPv4 destination is a broadcast or multicast address (limited broadcast,
 /// 224.0.0.0/4, or the directed broadcast of a VLAN subnet).
+#[inline]
 fn v4_multi(cfg: &NetConfig, dst: Ipv4Addr) -> bool {
-    if dst.is_broadcast() || dst.is_multicast() {
-        return true;
-    }
-    cfg.vlans.iter().any(|v| match v.self_v4 {
-        Some((a, len)) if len < 31 => {
-            let host = u32::MAX >> len;
-            u32::from(dst) & !host == u32::from(a) & !host && u32::from(dst) & host == host
-        }
-        _ => false,
-    })
+    dst.is_broadcast() || dst.is_multicast() || cfg.is_subnet_broadcast_v4(dst)
 }
 
 impl<F: Frame> Net<F> {
@@ -231,6 +229,7 @@ impl<F: Frame> Net<F> {
     pub fn new(cfg: Arc<NetConfig>) -> Net<F> {
         Net {
             neigh: NeighTable::new(cfg.neigh),
+            routes: RouteCache::default(),
             limiter: RateLimiter::new(cfg.icmp.errors_per_sec, cfg.icmp.burst),
             counters: NetCounters::default(),
             cfg,
@@ -286,12 +285,7 @@ impl<F: Frame> Net<F> {
                 if frame.adj(info.l3_offset).is_err() {
                     return L2Input::Drop(frame, DropReason::L2Truncated);
                 }
-                let meta = RxMeta {
-                    port,
-                    vlan: vlan_id,
-                    src_mac: src,
-                };
-                let len = if info.ethertype == EtherType::Ipv4 {
+                let (len, to_self) = if info.ethertype == EtherType::Ipv4 {
                     let ip = match Ipv4Packet::new_checked(frame.data()) {
                         Ok(ip) => ip,
                         Err(e) => return L2Input::Drop(frame, v4_drop(e)),
@@ -299,15 +293,25 @@ impl<F: Frame> Net<F> {
                     if !ip.verify_checksum() {
                         return L2Input::Drop(frame, DropReason::Ipv4BadChecksum);
                     }
-                    usize::from(ip.total_len())
+                    let to_self = self.cfg.is_self_v4(ip.dst_addr());
+                    (usize::from(ip.total_len()), to_self)
                 } else {
                     match Ipv6Packet::new_checked(frame.data()) {
-                        Ok(ip) => crate::wire::ipv6::HEADER_LEN + usize::from(ip.payload_len()),
+                        Ok(ip) => (
+                            crate::wire::ipv6::HEADER_LEN + usize::from(ip.payload_len()),
+                            self.cfg.is_self_v6(&ip.dst_addr()),
+                        ),
                         Err(e) => return L2Input::Drop(frame, v6_drop(e)),
                     }
                 };
+                let meta = RxMeta {
+                    port,
+                    vlan: vlan_id,
+                    src_mac: src,
+                    to_self,
+                };
                 // Ethernet padding after the datagram goes (the checks above made len <= frame).
-                if frame.set_len(len).is_err() {
+                if len != frame.len() && frame.set_len(len).is_err() {
                     return L2Input::Drop(frame, DropReason::L2Truncated);
                 }
                 L2Input::Ip(frame, meta)
@@ -316,6 +320,9 @@ impl<F: Frame> Net<F> {
         }
     }
 
+    // Out of line: keeps the IP path of `l2_input` small.
+    #[cold]
+    #[inline(never)]
     fn arp_input<E: NetIo<F>>(
         &mut self,
         mut frame: F,
@@ -415,7 +422,31 @@ impl<F: Frame> Net<F> {
     /// ICMP/ICMPv6 echo to a self IP (answered in place: `Reply`), Neighbor Discovery
     /// (NS answered in place; NA consumed: `Held`), malformed ICMP to us (`Drop`); anything
     /// else is `Pass`.
+    #[inline]
     pub fn local_input<E: NetIo<F>>(
+        &mut self,
+        pkt: F,
+        meta: &RxMeta,
+        now: u64,
+        io: &mut E,
+    ) -> Outcome<F> {
+        // Traffic to forward (the common case) passes here: IPv4 not to a self IP; IPv6 not to
+        // a self IP and not ICMPv6 (Neighbor Discovery is also sent to multicast addresses).
+        if !meta.to_self {
+            let pass = match l2::ethertype_of(pkt.data()) {
+                EtherType::Ipv4 => true,
+                _ => Ipv6Packet::new_unchecked(pkt.data()).next_header() != IpProtocol::Icmpv6,
+            };
+            if pass {
+                return Outcome::Pass(pkt);
+            }
+        }
+        self.local_icmp(pkt, meta, now, io)
+    }
+
+    /// [`local_input`](Self::local_input) for a packet to a self IP or an ICMPv6 packet.
+    #[inline(never)]
+    fn local_icmp<E: NetIo<F>>(
         &mut self,
         mut pkt: F,
         meta: &RxMeta,
@@ -425,11 +456,11 @@ impl<F: Frame> Net<F> {
         let hop = self.cfg.icmp.hop_limit;
         match l2::ethertype_of(pkt.data()) {
             EtherType::Ipv4 => {
+                if !meta.to_self {
+                    return Outcome::Pass(pkt);
+                }
                 let ip = Ipv4Packet::new_unchecked(pkt.data());
-                if !self.cfg.is_self_v4(ip.dst_addr())
-                    || ip.next_header() != IpProtocol::Icmp
-                    || ip.is_fragment()
-                {
+                if ip.next_header() != IpProtocol::Icmp || ip.is_fragment() {
                     return Outcome::Pass(pkt);
                 }
                 match icmp::echo_reply_v4(&mut pkt, hop) {
@@ -461,27 +492,27 @@ impl<F: Frame> Net<F> {
                         | Icmpv6Message::RouterAdvert
                         | Icmpv6Message::Redirect,
                     ) => Outcome::Drop(pkt, DropReason::IcmpNotHandled),
-                    _ if self.cfg.is_self_v6(&ip.dst_addr()) => {
-                        match icmp::echo_reply_v6(&mut pkt, hop) {
-                            Ok(()) => {
-                                self.counters.echo_replies += 1;
-                                Outcome::Reply(pkt)
-                            }
-                            Err(icmp::EchoError::Truncated) => {
-                                Outcome::Drop(pkt, DropReason::IcmpTruncated)
-                            }
-                            Err(icmp::EchoError::BadChecksum) => {
-                                Outcome::Drop(pkt, DropReason::IcmpBadChecksum)
-                            }
-                            Err(icmp::EchoError::NotEcho) => Outcome::Pass(pkt),
+                    _ if meta.to_self => match icmp::echo_reply_v6(&mut pkt, hop) {
+                        Ok(()) => {
+                            self.counters.echo_replies += 1;
+                            Outcome::Reply(pkt)
                         }
-                    }
+                        Err(icmp::EchoError::Truncated) => {
+                            Outcome::Drop(pkt, DropReason::IcmpTruncated)
+                        }
+                        Err(icmp::EchoError::BadChecksum) => {
+                            Outcome::Drop(pkt, DropReason::IcmpBadChecksum)
+                        }
+                        Err(icmp::EchoError::NotEcho) => Outcome::Pass(pkt),
+                    },
                     _ => Outcome::Pass(pkt),
                 }
             }
         }
     }
 
+    #[cold]
+    #[inline(never)]
     fn ndp_input<E: NetIo<F>>(
         &mut self,
         mut pkt: F,
@@ -607,6 +638,7 @@ impl<F: Frame> Net<F> {
     /// Drops what can never be forwarded (martian source, multicast/broadcast destination) and
     /// packets whose TTL/hop limit would expire, sending ICMP Time Exceeded for the latter.
     /// Packets to a self IP pass untouched (they are delivered, not forwarded).
+    #[inline]
     pub fn ttl_check<E: NetIo<F>>(
         &mut self,
         pkt: F,
@@ -614,13 +646,13 @@ impl<F: Frame> Net<F> {
         now: u64,
         io: &mut E,
     ) -> Outcome<F> {
+        if meta.to_self {
+            return Outcome::Pass(pkt);
+        }
         let expired = match l2::ethertype_of(pkt.data()) {
             EtherType::Ipv4 => {
                 let ip = Ipv4Packet::new_unchecked(pkt.data());
                 let (src, dst) = (ip.src_addr(), ip.dst_addr());
-                if self.cfg.is_self_v4(dst) {
-                    return Outcome::Pass(pkt);
-                }
                 if !icmp::unicast_v4(src) {
                     return Outcome::Drop(pkt, DropReason::MartianSrc);
                 }
@@ -632,9 +664,6 @@ impl<F: Frame> Net<F> {
             _ => {
                 let ip = Ipv6Packet::new_unchecked(pkt.data());
                 let (src, dst) = (ip.src_addr(), ip.dst_addr());
-                if self.cfg.is_self_v6(&dst) {
-                    return Outcome::Pass(pkt);
-                }
                 if src.is_multicast() || src.is_unspecified() || src.is_loopback() {
                     return Outcome::Drop(pkt, DropReason::MartianSrc);
                 }
@@ -653,6 +682,8 @@ impl<F: Frame> Net<F> {
 
     /// Sends an ICMP/ICMPv6 Time Exceeded about `orig` (an L3 packet received on `vlan`) if
     /// the rules and the rate limit allow it.
+    #[cold]
+    #[inline(never)]
     fn time_exceeded<E: NetIo<F>>(&mut self, orig: &[u8], vlan: VlanId, now: u64, io: &mut E) {
         let v6 = l2::ethertype_of(orig) == EtherType::Ipv6;
         let allowed = if v6 {
@@ -715,16 +746,17 @@ impl<F: Frame> Net<F> {
         now: u64,
         io: &mut E,
     ) -> Forward<F> {
+        let cfg = &*self.cfg;
         let et = l2::ethertype_of(pkt.data());
         let hop = match et {
-            EtherType::Ipv6 => self
-                .cfg
-                .routes
-                .lookup_v6(&Ipv6Packet::new_unchecked(pkt.data()).dst_addr()),
-            _ => self
-                .cfg
-                .routes
-                .lookup_v4(Ipv4Packet::new_unchecked(pkt.data()).dst_addr()),
+            EtherType::Ipv6 => self.routes.lookup_v6(
+                &cfg.routes,
+                &Ipv6Packet::new_unchecked(pkt.data()).dst_addr(),
+            ),
+            _ => self.routes.lookup_v4(
+                &cfg.routes,
+                Ipv4Packet::new_unchecked(pkt.data()).dst_addr(),
+            ),
         };
         let Some((vlan_id, next)) = hop else {
             return Forward::Drop(pkt, DropReason::NoRoute);
@@ -738,7 +770,7 @@ impl<F: Frame> Net<F> {
                 return Forward::Drop(pkt, DropReason::TtlExceeded);
             }
         }
-        let Some(vlan) = self.cfg.vlan(vlan_id) else {
+        let Some(vlan) = cfg.vlan(vlan_id) else {
             return Forward::Drop(pkt, DropReason::NoRoute);
         };
         if pkt.len() > usize::from(vlan.mtu) {
@@ -755,11 +787,8 @@ impl<F: Frame> Net<F> {
                 probe,
             } => {
                 if probe {
-                    solicit(&self.cfg, &mut self.counters, key, Some(mac), io);
+                    solicit(cfg, &mut self.counters, key, Some(mac), io);
                 }
-                let Some(vlan) = self.cfg.vlan(vlan_id) else {
-                    return Forward::Drop(pkt, DropReason::NoRoute);
-                };
                 match l2::encap(&mut pkt, vlan, mac, et) {
                     Ok(()) => Forward::Tx(vlan.out_port(), pkt),
                     Err(r) => Forward::Drop(pkt, r),
@@ -767,7 +796,7 @@ impl<F: Frame> Net<F> {
             }
             Resolve::Queued { solicit: first } => {
                 if first {
-                    solicit(&self.cfg, &mut self.counters, key, None, io);
+                    solicit(cfg, &mut self.counters, key, None, io);
                 }
                 Forward::Held
             }
@@ -826,6 +855,8 @@ impl<F: Frame> Net<F> {
 
 /// Sends an ARP request or a Neighbor Solicitation for `key`: broadcast/multicast, or unicast
 /// to `unicast` (a probe).
+#[cold]
+#[inline(never)]
 fn solicit<F: Frame, E: NetIo<F>>(
     cfg: &NetConfig,
     counters: &mut NetCounters,
