@@ -114,6 +114,15 @@ impl PortBlock {
         self.cool_len as u32
     }
 
+    /// The time (whole seconds) the oldest released port becomes free, if any waits.
+    #[inline]
+    fn next_due(&self) -> Option<u64> {
+        if self.cool_len == 0 {
+            return None;
+        }
+        self.cool_due.get(self.cool_head).map(|&d| u64::from(d))
+    }
+
     /// Block index of `port`, if the block has it.
     #[inline]
     pub fn index_of(&self, port: u16) -> Option<u32> {
@@ -231,7 +240,10 @@ impl PortBlock {
             if u64::from(due) > now_s {
                 break;
             }
-            self.cool_head = (self.cool_head + 1) % self.cool_port.len();
+            self.cool_head += 1;
+            if self.cool_head == self.cool_port.len() {
+                self.cool_head = 0;
+            }
             self.cool_len -= 1;
             let i = u32::from(i);
             if !self.is_free(i) {
@@ -267,12 +279,22 @@ pub enum PortError {
     Exhausted,
 }
 
+/// Up to this many addresses, [`Pool::contains`] compares them one by one; above, it does a
+/// binary search in the sorted list.
+const LINEAR_CONTAINS: usize = 8;
+
 /// The SNAT addresses of one family for one worker.
 #[derive(Debug, Clone)]
 pub struct Pool {
     addrs: Vec<PoolAddr>,
-    /// The addresses alone, contiguous (the per-packet membership test).
-    list: Vec<Addr>,
+    /// The addresses alone as 128-bit words (native byte order), sorted: the per-packet
+    /// membership test compares words, and large pools are searched by bisection.
+    list: Vec<u128>,
+    /// No released port is due before this time (whole seconds): a lower bound, lowered by
+    /// every [`Pool::release`] and recomputed by every [`Pool::reclaim`] that scans the blocks,
+    /// so that the per-millisecond reclaim does not visit every block of a large pool when
+    /// nothing is due.
+    next_due: u64,
 }
 
 impl Pool {
@@ -287,7 +309,12 @@ impl Pool {
                     blocks: [block.clone(), block.clone(), block.clone()],
                 })
                 .collect(),
-            list: addrs.to_vec(),
+            list: {
+                let mut l: Vec<u128> = addrs.iter().map(|a| u128::from_ne_bytes(*a)).collect();
+                l.sort_unstable();
+                l
+            },
+            next_due: u64::MAX,
         }
     }
 
@@ -299,7 +326,12 @@ impl Pool {
     /// True if `addr` is one of the pool's addresses.
     #[inline]
     pub fn contains(&self, addr: &Addr) -> bool {
-        self.list.iter().any(|a| a == addr)
+        let k = u128::from_ne_bytes(*addr);
+        if self.list.len() <= LINEAR_CONTAINS {
+            self.list.contains(&k)
+        } else {
+            self.list.binary_search(&k).is_ok()
+        }
     }
 
     /// Position of `addr` in the pool.
@@ -351,17 +383,37 @@ impl Pool {
         self.addrs.get_mut(at).and_then(|a| a.blocks.get_mut(space))
     }
 
-    /// Frees due released ports, at most `budget` in all. Returns how many.
+    /// Releases `port` of the block (`at`, `space`) ([`PortBlock::release`]: free again at
+    /// `due`, ms). Ports of a pool are released through here, so that [`Pool::reclaim`] knows
+    /// when one is due.
+    pub fn release(&mut self, at: usize, space: usize, port: u16, due: u64) {
+        if let Some(b) = self.block_mut(at, space) {
+            b.release(port, due);
+            self.next_due = self
+                .next_due
+                .min(due.div_ceil(1000).min(u64::from(u32::MAX)));
+        }
+    }
+
+    /// Frees due released ports, at most `budget` in all. Returns how many. Visits the blocks
+    /// only when a released port may be due (`next_due`).
     pub fn reclaim(&mut self, now: u64, budget: usize) -> usize {
+        if now / 1000 < self.next_due {
+            return 0;
+        }
         let mut n = 0;
+        let mut next = u64::MAX;
         for a in &mut self.addrs {
             for b in &mut a.blocks {
-                if n >= budget {
-                    return n;
+                if n < budget {
+                    n += b.reclaim(now, budget - n);
                 }
-                n += b.reclaim(now, budget - n);
+                if let Some(d) = b.next_due() {
+                    next = next.min(d);
+                }
             }
         }
+        self.next_due = next;
         n
     }
 

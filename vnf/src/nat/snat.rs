@@ -57,11 +57,23 @@ fn wr_addr(d: &mut [u8], at: usize, a: &Addr, v6: bool) {
     }
 }
 
+/// The RFC 1071 sum of a 16-byte address (what `checksum::sum` gives for it): two 64-bit
+/// big-endian words added with end-around carry, then folded.
+#[inline(always)]
+fn sum_addr(a: &Addr) -> u16 {
+    let (hi, lo) = a.split_at(8);
+    let hi = u64::from_be_bytes(hi.try_into().unwrap_or([0; 8]));
+    let lo = u64::from_be_bytes(lo.try_into().unwrap_or([0; 8]));
+    let (s, carry) = hi.overflowing_add(lo);
+    checksum::fold(s + u64::from(carry))
+}
+
 /// Incremental checksum update for an address change (RFC 1624 equation 3).
 #[inline(always)]
 fn upd_addr(c: u16, old: &Addr, new: &Addr, v6: bool) -> u16 {
     if v6 {
-        checksum::update_bytes(c, old, new)
+        // As `checksum::update_bytes(c, old, new)`, without the generic byte loop.
+        checksum::update_sum(c, sum_addr(old), sum_addr(new))
     } else {
         let o = u32::from_be_bytes([old[12], old[13], old[14], old[15]]);
         let n = u32::from_be_bytes([new[12], new[13], new[14], new[15]]);
@@ -94,35 +106,68 @@ struct L3 {
     later_fragment: bool,
 }
 
+/// IPv6 next-header values that `walk_ext_headers` treats as extension headers (Hop-by-Hop,
+/// Routing, Fragment, AH, Destination Options).
+#[inline(always)]
+fn is_v6_ext_header(nh: u8) -> bool {
+    matches!(nh, 0 | 43 | 44 | 51 | 60)
+}
+
 /// Parses the IP header. `Err(None)`: not an IP packet of a known version; `Err(Some(_))`:
 /// malformed.
+///
+/// The length checks are those of `Ipv4Packet::check_len` and `Ipv6Packet::check_len`, made
+/// on the bytes directly (one pass, no view); an IPv6 packet whose first next header is an
+/// extension header goes through `Ipv6Packet::upper_layer`.
+#[inline(always)]
 fn parse_l3(d: &[u8]) -> Result<L3, Option<DropReason>> {
-    match d.first().map(|b| b >> 4) {
-        Some(4) => {
-            let ip = Ipv4Packet::new_checked(d).map_err(|_| Some(DropReason::NatMalformed))?;
+    let Some(&b0) = d.first() else {
+        return Err(None);
+    };
+    match b0 >> 4 {
+        4 => {
+            let hl = usize::from(b0 & 0x0f) * 4;
+            let end = usize::from(rd16(d, 2));
+            if d.len() < 20 || hl < 20 || hl > d.len() || end < hl || end > d.len() {
+                return Err(Some(DropReason::NatMalformed));
+            }
             Ok(L3 {
                 v6: false,
                 src: rd_addr(d, 12, false),
                 dst: rd_addr(d, 16, false),
-                proto: u8::from(ip.next_header()),
-                l4: ip.header_len(),
-                end: usize::from(ip.total_len()),
-                later_fragment: ip.frag_offset() != 0,
+                proto: d.get(9).copied().unwrap_or(0),
+                l4: hl,
+                end,
+                // Fragment offset (low 13 bits of bytes 6-7) not zero.
+                later_fragment: rd16(d, 6) & 0x1fff != 0,
             })
         }
-        Some(6) => {
-            let ip = Ipv6Packet::new_checked(d).map_err(|_| Some(DropReason::NatMalformed))?;
-            let upper = ip
-                .upper_layer()
-                .map_err(|_| Some(DropReason::NatMalformed))?;
+        6 => {
+            let end = 40 + usize::from(rd16(d, 4));
+            if d.len() < 40 || end > d.len() {
+                return Err(Some(DropReason::NatMalformed));
+            }
+            let nh = d.get(6).copied().unwrap_or(0);
+            let (proto, l4, later_fragment) = if is_v6_ext_header(nh) {
+                let upper = Ipv6Packet::new_unchecked(d)
+                    .upper_layer()
+                    .map_err(|_| Some(DropReason::NatMalformed))?;
+                (
+                    u8::from(upper.protocol),
+                    upper.offset,
+                    !upper.has_upper_header(),
+                )
+            } else {
+                (nh, 40, false)
+            };
             Ok(L3 {
                 v6: true,
                 src: rd_addr(d, 8, true),
                 dst: rd_addr(d, 24, true),
-                proto: u8::from(upper.protocol),
-                l4: upper.offset,
-                end: 40 + usize::from(ip.payload_len()),
-                later_fragment: !upper.has_upper_header(),
+                proto,
+                l4,
+                end,
+                later_fragment,
             })
         }
         _ => Err(None),
@@ -150,6 +195,21 @@ fn csum_offset(proto: u8) -> usize {
         TCP => 16,
         UDP => 6,
         _ => 2,
+    }
+}
+
+/// The TCP flags session tracking cares about (none for other protocols).
+#[inline(always)]
+fn tcp_seen(d: &[u8], l4: usize, proto: u8) -> TcpSeen {
+    if proto != TCP {
+        return TcpSeen::default();
+    }
+    let f = rd16(d, l4 + 12);
+    TcpSeen {
+        fin: f & 0x01 != 0,
+        syn: f & 0x02 != 0,
+        rst: f & 0x04 != 0,
+        ack: f & 0x10 != 0,
     }
 }
 
@@ -338,7 +398,137 @@ impl Nat {
     }
 
     /// in2out on the bytes of an IP packet from a pod.
+    ///
+    /// The common packets (IPv4 without options, IPv6 without extension headers, TCP or UDP)
+    /// take [`Nat::in2out_plain`]; every other packet, and every packet that path declines,
+    /// takes [`Nat::in2out_general`]. Where the plain path answers, it gives the general
+    /// path's answer (same bytes, counters and verdict): it is only shorter.
+    #[inline]
     pub(super) fn in2out_bytes(&mut self, d: &mut [u8], now: u64) -> Step {
+        let plain = match d.first() {
+            Some(0x45) => self.in2out_plain::<false>(d, now),
+            Some(b) if b >> 4 == 6 && self.dual_stack => self.in2out_plain::<true>(d, now),
+            _ => None,
+        };
+        match plain {
+            Some(step) => step,
+            None => self.in2out_general(d, now),
+        }
+    }
+
+    /// The in2out session of `key`: found (and refreshed), or opened for a packet that may
+    /// open one (any UDP or ICMP echo, a TCP SYN). `Err` is the verdict for the packet.
+    #[inline(always)]
+    fn in2out_session(
+        &mut self,
+        key: &FlowKey,
+        tcp: TcpSeen,
+        kind: SessionKind,
+        now: u64,
+    ) -> Result<u32, Step> {
+        let hash = self.table.key_hash(key);
+        let id = match self.table.lookup_in2out_hashed(key, hash, now) {
+            Some(id) => id,
+            None => {
+                if key.proto == TCP && !(tcp.syn && !tcp.ack && !tcp.rst) {
+                    return Err(Step::Drop(DropReason::NatNoSession));
+                }
+                let n = NewSession {
+                    kind,
+                    proto: key.proto,
+                    inside: key.local,
+                    inside_port: key.local_port,
+                    remote_in: key.remote,
+                    remote_in_port: key.remote_port,
+                    remote_out: key.remote,
+                    remote_out_port: key.remote_port,
+                };
+                match self.table.open_hashed(&n, hash, now) {
+                    Ok(id) => id,
+                    Err(e) => return Err(self.open_failed(e)),
+                }
+            }
+        };
+        self.table.touch(id, Dir::In2Out, tcp, now);
+        Ok(id)
+    }
+
+    /// in2out of a TCP or UDP packet with a plain IP header (IPv4 with IHL 5, not a non-first
+    /// fragment; IPv6 with TCP or UDP as first next header): the general path's steps without
+    /// the header view, the 16-byte address copies of [`L3`] and the ICMP cases. `None`:
+    /// not such a packet (or a hairpin): the general path decides.
+    #[inline(always)]
+    fn in2out_plain<const V6: bool>(&mut self, d: &mut [u8], now: u64) -> Option<Step> {
+        let (hdr, s_off, d_off) = if V6 { (40, 8, 24) } else { (20, 12, 16) };
+        let end = if V6 {
+            40 + usize::from(rd16(d, 4))
+        } else {
+            usize::from(rd16(d, 2))
+        };
+        // `end >= hdr` and `end <= len` also give `len >= hdr`.
+        if end < hdr || end > d.len() {
+            return None;
+        }
+        let proto = d.get(if V6 { 6 } else { 9 }).copied().unwrap_or(0);
+        if (proto != TCP && proto != UDP) || hdr + min_l4(proto) > end {
+            return None;
+        }
+        if !V6 && rd16(d, 6) & 0x1fff != 0 {
+            return None; // a non-first fragment
+        }
+        let src = rd_addr(d, s_off, V6);
+        let dst = rd_addr(d, d_off, V6);
+        if self.table.is_snat_addr(&dst) {
+            return None; // hairpin
+        }
+        let key = FlowKey {
+            proto,
+            local: src,
+            local_port: rd16(d, hdr),
+            remote: dst,
+            remote_port: rd16(d, hdr + 2),
+        };
+        let tcp = tcp_seen(d, hdr, proto);
+        let kind = if V6 {
+            SessionKind::Snat66
+        } else {
+            SessionKind::Snat44
+        };
+        let id = match self.in2out_session(&key, tcp, kind, now) {
+            Ok(id) => id,
+            Err(step) => return Some(step),
+        };
+        let Some(s) = self.table.session(id) else {
+            return Some(Step::Drop(DropReason::NatNoSession));
+        };
+        let (addr, port) = (s.outside, s.outside_port);
+        // The rewrite of `rewrite(.., src_side = true, .., port_off = 0)`.
+        wr_addr(d, s_off, &addr, V6);
+        if !V6 {
+            let c = rd16(d, 10);
+            wr16(d, 10, upd_addr(c, &src, &addr, false));
+        }
+        wr16(d, hdr, port);
+        let co = hdr + csum_offset(proto);
+        let c = rd16(d, co);
+        if !(proto == UDP && c == 0 && !V6) {
+            let mut c = upd_addr(c, &src, &addr, V6);
+            c = checksum::update_u16(c, key.local_port, port);
+            if proto == UDP && c == 0 {
+                c = 0xffff;
+            }
+            wr16(d, co, c);
+        }
+        let t = &mut self.traffic[kind.index()];
+        t.in2out_pkts += 1;
+        t.in2out_bytes += end as u64;
+        Some(Step::Route)
+    }
+
+    /// in2out of any packet (the reference path): IPv4 options, IPv6 extension headers,
+    /// fragments, ICMP queries and errors, and every malformed case.
+    #[inline(never)]
+    fn in2out_general(&mut self, d: &mut [u8], now: u64) -> Step {
         let ip = match parse_l3(d) {
             Ok(ip) => ip,
             Err(None) => return Step::Pass,
@@ -394,42 +584,12 @@ impl Nat {
                 remote: ip.dst,
                 remote_port: rd16(d, ip.l4 + 2),
             };
-            let tcp = if ip.proto == TCP {
-                let f = rd16(d, ip.l4 + 12);
-                TcpSeen {
-                    fin: f & 0x01 != 0,
-                    syn: f & 0x02 != 0,
-                    rst: f & 0x04 != 0,
-                    ack: f & 0x10 != 0,
-                }
-            } else {
-                TcpSeen::default()
-            };
-            (key, tcp, 0)
+            (key, tcp_seen(d, ip.l4, ip.proto), 0)
         };
-        let id = match self.table.lookup_in2out(&key, now) {
-            Some(id) => id,
-            None => {
-                if ip.proto == TCP && !(tcp.syn && !tcp.ack && !tcp.rst) {
-                    return Step::Drop(DropReason::NatNoSession);
-                }
-                let n = NewSession {
-                    kind,
-                    proto: ip.proto,
-                    inside: key.local,
-                    inside_port: key.local_port,
-                    remote_in: key.remote,
-                    remote_in_port: key.remote_port,
-                    remote_out: key.remote,
-                    remote_out_port: key.remote_port,
-                };
-                match self.table.open(&n, now) {
-                    Ok(id) => id,
-                    Err(e) => return self.open_failed(e),
-                }
-            }
+        let id = match self.in2out_session(&key, tcp, kind, now) {
+            Ok(id) => id,
+            Err(step) => return step,
         };
-        self.table.touch(id, Dir::In2Out, tcp, now);
         let Some(s) = self.table.session(id) else {
             return Step::Drop(DropReason::NatNoSession);
         };
@@ -488,18 +648,7 @@ impl Nat {
                 remote: ip.src,
                 remote_port: rd16(d, ip.l4),
             };
-            let tcp = if ip.proto == TCP {
-                let f = rd16(d, ip.l4 + 12);
-                TcpSeen {
-                    fin: f & 0x01 != 0,
-                    syn: f & 0x02 != 0,
-                    rst: f & 0x04 != 0,
-                    ack: f & 0x10 != 0,
-                }
-            } else {
-                TcpSeen::default()
-            };
-            (key, tcp, 2)
+            (key, tcp_seen(d, ip.l4, ip.proto), 2)
         };
         let Some(id) = self.table.lookup_out2in(&key, now) else {
             return Step::Pass;

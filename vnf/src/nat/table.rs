@@ -184,6 +184,18 @@ pub struct TcpSeen {
 
 const NONE: u32 = u32::MAX;
 
+/// The part of a 64-bit hash an [`Index`] keeps (its high half).
+#[inline(always)]
+fn tag_of(hash: u64) -> u32 {
+    (hash >> 32) as u32
+}
+
+/// A hash with the same [`Index`] tag as the one `tag` was taken from (enough to remove it).
+#[inline(always)]
+fn from_tag(tag: u32) -> u64 {
+    u64::from(tag) << 32
+}
+
 /// One session: both keys, the translation, its timer and TCP state. Two cache lines
 /// (`repr(C, align(64))`, 128 bytes): the first holds everything an in2out hit of SNAT44/SNAT66
 /// reads (the in2out key, the outside address and port, the expiry, the TCP state), so an
@@ -212,6 +224,10 @@ pub struct Session {
     pub remote_out: Addr,
     /// The mapping (while live), or the next free session (while free).
     mapping: u32,
+    /// The high halves of the in2out and out2in key hashes (what the indexes store), kept so
+    /// that removing the session does not hash its keys again.
+    in_tag: u32,
+    out_tag: u32,
     pub remote_out_port: u16,
     kind: u8,
 }
@@ -229,6 +245,8 @@ impl Session {
         tcp: 0,
         remote_out: [0; 16],
         mapping: NONE,
+        in_tag: 0,
+        out_tag: 0,
         remote_out_port: 0,
         kind: 0,
     };
@@ -299,7 +317,7 @@ fn key_eq(addrs: (&Addr, &Addr), ports: (u16, u16, u8), k: &FlowKey) -> bool {
     (a | b | u128::from(p)) == 0
 }
 
-/// An endpoint-independent mapping. 44 bytes.
+/// An endpoint-independent mapping. 52 bytes.
 #[derive(Debug, Clone, Copy)]
 struct Mapping {
     inside: Addr,
@@ -308,6 +326,10 @@ struct Mapping {
     outside_port: u16,
     /// Sessions using it (while live), or the next free mapping (while free).
     refs: u32,
+    /// The high halves of [`Mapping::hash`] and [`Mapping::out_hash`] (what `map_index` and
+    /// `out_maps` store), kept so that dropping the mapping does not hash again.
+    tag: u32,
+    out_tag: u32,
     pool: u16,
     proto: u8,
     kind: u8,
@@ -323,6 +345,8 @@ impl Mapping {
         inside_port: 0,
         outside_port: 0,
         refs: 0,
+        tag: 0,
+        out_tag: 0,
         pool: 0,
         proto: 0,
         kind: u8::MAX,
@@ -834,7 +858,7 @@ impl SessionTable {
     /// Records a translated packet of session `id`: TCP state and the idle timer. ICMP errors
     /// never call this: an error does not refresh (or close) the session it is about
     /// (RFC 5508 section 4.2).
-    #[inline]
+    #[inline(always)]
     pub fn touch(&mut self, id: u32, dir: Dir, tcp: TcpSeen, now: u64) {
         let Some(s) = self.sessions.get_mut(id as usize) else {
             return;
@@ -860,16 +884,36 @@ impl SessionTable {
                 s.tcp |= RST;
             }
         }
-        let (proto, state) = (s.proto, s.tcp);
-        let timeout = self.timeout_of(proto, state);
-        if let Some(s) = self.sessions.get_mut(id as usize) {
-            s.expires = now.saturating_add(timeout);
+        let timeout = match s.proto {
+            6 if tcp_state::established(s.tcp) => self.timeouts.tcp_established,
+            6 => self.timeouts.tcp_transitory,
+            17 => self.timeouts.udp,
+            _ => self.timeouts.icmp,
+        };
+        let expires = now.saturating_add(timeout);
+        // Packets of a flow within one millisecond leave the line clean.
+        if s.expires != expires {
+            s.expires = expires;
         }
     }
 
     /// Opens a session: finds or creates the pod's mapping (endpoint-independent), then adds
     /// the session with both keys. The caller has checked that no session has the in2out key.
     pub fn open(&mut self, n: &NewSession, now: u64) -> Result<u32, OpenError> {
+        let hi = FlowKey {
+            proto: n.proto,
+            local: n.inside,
+            local_port: n.inside_port,
+            remote: n.remote_in,
+            remote_port: n.remote_in_port,
+        }
+        .hash(self.secret);
+        self.open_hashed(n, hi, now)
+    }
+
+    /// [`SessionTable::open`] with the hash of the in2out key (as [`SessionTable::key_hash`]
+    /// gives it for the lookup that missed) already computed.
+    pub fn open_hashed(&mut self, n: &NewSession, hi: u64, now: u64) -> Result<u32, OpenError> {
         let space = proto_space(n.proto).ok_or(OpenError::Unsupported)?;
         if self.in2out.len() >= self.capacity as usize {
             return Err(OpenError::TableFull);
@@ -896,7 +940,7 @@ impl SessionTable {
             Some(s) => s,
             None => {
                 if created {
-                    self.drop_mapping(mid, mh, None);
+                    self.drop_mapping(mid, None);
                 }
                 return Err(OpenError::TableFull);
             }
@@ -915,13 +959,18 @@ impl SessionTable {
             proto: n.proto,
             kind,
             tcp: 0,
+            in_tag: tag_of(hi),
+            out_tag: 0,
         };
-        let hi = s.in_key().hash(self.secret);
         let ho = s.out_key().hash(self.secret);
+        let s = Session {
+            out_tag: tag_of(ho),
+            ..s
+        };
         if !self.in2out.insert(hi, sid) {
             self.free_session_slot(sid);
             if created {
-                self.drop_mapping(mid, mh, None);
+                self.drop_mapping(mid, None);
             }
             return Err(OpenError::TableFull);
         }
@@ -929,7 +978,7 @@ impl SessionTable {
             self.in2out.remove(hi, sid);
             self.free_session_slot(sid);
             if created {
-                self.drop_mapping(mid, mh, None);
+                self.drop_mapping(mid, None);
             }
             return Err(OpenError::TableFull);
         }
@@ -981,12 +1030,15 @@ impl SessionTable {
                     .map_err(|_| OpenError::PortsExhausted)?
             }
         };
+        let oh = Mapping::out_hash(self.secret, n.proto, &outside, port);
         let m = Mapping {
             inside: n.inside,
             outside,
             inside_port: n.inside_port,
             outside_port: port,
             refs: 0,
+            tag: tag_of(mh),
+            out_tag: tag_of(oh),
             pool: at as u16,
             proto: n.proto,
             kind,
@@ -1018,8 +1070,7 @@ impl SessionTable {
             }
         }
         self.map_index.insert(mh, mid);
-        self.out_maps
-            .insert(Mapping::out_hash(self.secret, n.proto, &outside, port), mid);
+        self.out_maps.insert(oh, mid);
         self.counters.mappings += 1;
         Ok(mid)
     }
@@ -1042,15 +1093,12 @@ impl SessionTable {
 
     /// Removes mapping `mid`: its port waits for the reuse delay (`due = Some(now)`), or comes
     /// back at once (`None`: it was never used).
-    fn drop_mapping(&mut self, mid: u32, mh: u64, now: Option<u64>) {
+    fn drop_mapping(&mut self, mid: u32, now: Option<u64>) {
         let Some(m) = self.maps.get(mid as usize).copied() else {
             return;
         };
-        self.map_index.remove(mh, mid);
-        self.out_maps.remove(
-            Mapping::out_hash(self.secret, m.proto, &m.outside, m.outside_port),
-            mid,
-        );
+        self.map_index.remove(from_tag(m.tag), mid);
+        self.out_maps.remove(from_tag(m.out_tag), mid);
         self.counters.mappings = self.counters.mappings.saturating_sub(1);
         let kind = SessionKind::from_u8(m.kind);
         let delay = self.timeouts.port_reuse_delay;
@@ -1059,13 +1107,14 @@ impl SessionTable {
             return;
         }
         if let Some(space) = proto_space(m.proto) {
-            if let Some(b) = self
-                .pool_mut(kind.outside_v6())
-                .block_mut(usize::from(m.pool), space)
-            {
-                match now {
-                    Some(t) => b.release(m.outside_port, t.saturating_add(delay)),
-                    None => b.put_back(m.outside_port),
+            let pool = self.pool_mut(kind.outside_v6());
+            let at = usize::from(m.pool);
+            match now {
+                Some(t) => pool.release(at, space, m.outside_port, t.saturating_add(delay)),
+                None => {
+                    if let Some(b) = pool.block_mut(at, space) {
+                        b.put_back(m.outside_port);
+                    }
                 }
             }
         }
@@ -1102,8 +1151,8 @@ impl SessionTable {
         let Some(s) = self.session(id).copied() else {
             return;
         };
-        self.in2out.remove(s.in_key().hash(self.secret), id);
-        self.out2in.remove(s.out_key().hash(self.secret), id);
+        self.in2out.remove(from_tag(s.in_tag), id);
+        self.out2in.remove(from_tag(s.out_tag), id);
         let k = s.kind();
         self.counters.active[k.index()] = self.counters.active[k.index()].saturating_sub(1);
         self.free_session_slot(id);
@@ -1116,8 +1165,7 @@ impl SessionTable {
             None => false,
         };
         if last {
-            let mh = Mapping::hash(self.secret, s.kind, s.proto, &s.inside, s.inside_port);
-            self.drop_mapping(mid, mh, Some(now));
+            self.drop_mapping(mid, Some(now));
         }
     }
 
@@ -1195,6 +1243,13 @@ impl SessionTable {
             outside_port,
             // Pinned: the sessions that come and go never bring it to zero.
             refs: 1,
+            tag: tag_of(mh),
+            out_tag: tag_of(Mapping::out_hash(
+                self.secret,
+                proto,
+                &outside,
+                outside_port,
+            )),
             pool: STATIC_POOL,
             proto,
             kind: k,
@@ -1213,10 +1268,7 @@ impl SessionTable {
             *slot = m;
         }
         self.map_index.insert(mh, mid);
-        self.out_maps.insert(
-            Mapping::out_hash(self.secret, proto, &outside, outside_port),
-            mid,
-        );
+        self.out_maps.insert(from_tag(m.out_tag), mid);
         self.counters.mappings += 1;
         Ok(())
     }
@@ -1235,9 +1287,15 @@ impl SessionTable {
         let n = self.sessions_used;
         let mut freed = 0;
         if n > 0 {
+            // The cursor wraps by a compare (no division per visited slot).
+            let mut next = if self.sweep_at < n { self.sweep_at } else { 0 };
             for _ in 0..budget.min(n) {
-                let i = self.sweep_at % n;
-                self.sweep_at = (i + 1) % n;
+                let i = next;
+                next += 1;
+                if next == n {
+                    next = 0;
+                }
+                self.sweep_at = next;
                 if let Some(s) = self.sessions.get(i) {
                     if s.live() && s.expires <= now {
                         self.remove(i as u32, now);
