@@ -18,12 +18,9 @@
 //! ICMPv4 errors from a pod about a packet it received (inner: DNS46 address -> pod) go out
 //! as ICMPv6 errors from our IPv6 SNAT address to the IPv6 host.
 
-use std::net::Ipv4Addr;
-
 use super::frag::FragXlat;
 use super::stateful::{
-    count, flow_ports, key_proto, l4_v4, l4_v6, open_failed, rewrite, tcp_seen, v4_of, XlatMeta,
-    XlatNat,
+    count, flow_ports, key_proto, open_failed, rewrite, tcp_seen, v4_of, XlatMeta, XlatNat,
 };
 use super::table::{Dir, FlowKey, NewSession, SessionKind, TcpSeen};
 use super::{addr_v4, addr_v6, Nat};
@@ -32,8 +29,9 @@ use crate::drop::DropReason;
 use crate::frame::Frame;
 use crate::mapping::{Lookup, MapKey, MappingTable};
 use crate::xlat::{
-    icmp4_error_in_place, icmp6_error_in_place, inspect_v4, inspect_v6, ipv4_to_ipv6, ipv6_to_ipv4,
-    Map46, Map64, PacketInfo, Transport, Xlat,
+    icmp4_error_in_place, icmp6_error_in_place, inspect_v4_parsed, inspect_v6_parsed,
+    ipv4_to_ipv6_parsed, ipv6_to_ipv4_parsed, HeaderChecksum, Inspected4, Inspected6, Map46, Map64,
+    Transport, Xlat,
 };
 
 const TCP: u8 = 6;
@@ -55,17 +53,20 @@ impl<F: Frame> XlatNat<F> {
         A: FrameAlloc<Frame = F>,
         S: Sink<F>,
     {
-        let info = match inspect_v4(pkt.data()) {
+        // The L2 stage verified the IPv4 header checksum; the translation below continues
+        // from this parse.
+        let ins = match inspect_v4_parsed(pkt.data(), HeaderChecksum::Verified) {
             Ok(i) => i,
             Err(r) => return Outcome::Drop(pkt, r),
         };
+        let info = &ins.info;
         let o = info.outer;
         if self.in_dns46_subnet(o.src) {
             return Outcome::Drop(pkt, DropReason::Nat46SrcInPool);
         }
         let (sport, dport, icmp) = match o.transport {
             Transport::IcmpError { .. } => {
-                return self.nat46_icmp_error_in2out(nat, pkt, &info, now, alloc, sink)
+                return self.nat46_icmp_error_in2out(nat, pkt, &ins, now, alloc, sink)
             }
             Transport::Fragment => return self.later_fragment_4to6(nat, pkt, now, alloc, sink),
             Transport::EchoReply { .. } => return Outcome::Drop(pkt, DropReason::NatNoSession),
@@ -84,7 +85,7 @@ impl<F: Frame> XlatNat<F> {
         };
         let proto = key_proto(o.protocol);
         let tcp = if proto == TCP {
-            tcp_seen(pkt.data(), l4_v4(pkt.data()))
+            tcp_seen(pkt.data(), ins.l4_offset())
         } else {
             TcpSeen::default()
         };
@@ -155,7 +156,7 @@ impl<F: Frame> XlatNat<F> {
             ),
             inner: None,
         };
-        match ipv4_to_ipv6(&mut pkt, &self.cfg.xlat, &map, alloc, sink) {
+        match ipv4_to_ipv6_parsed(&mut pkt, &ins, &self.cfg.xlat, &map, alloc, sink) {
             Xlat::Translated { fragments } => {
                 nat.table_mut().touch(id, Dir::In2Out, tcp, now);
                 let x = FragXlat {
@@ -198,7 +199,7 @@ impl<F: Frame> XlatNat<F> {
         &mut self,
         nat: &mut Nat,
         mut pkt: F,
-        info: &PacketInfo<Ipv4Addr>,
+        ins: &Inspected4,
         now: u64,
         alloc: &mut A,
         sink: &mut S,
@@ -207,6 +208,7 @@ impl<F: Frame> XlatNat<F> {
         A: FrameAlloc<Frame = F>,
         S: Sink<F>,
     {
+        let info = &ins.info;
         let Some(inner) = info.inner else {
             return Outcome::Drop(pkt, DropReason::NatIcmpErrorMalformed);
         };
@@ -249,7 +251,7 @@ impl<F: Frame> XlatNat<F> {
             outer: crate::xlat::Rewrite::addrs(ours, host),
             inner: Some(inner_rw),
         };
-        match ipv4_to_ipv6(&mut pkt, &self.cfg.xlat, &map, alloc, sink) {
+        match ipv4_to_ipv6_parsed(&mut pkt, ins, &self.cfg.xlat, &map, alloc, sink) {
             Xlat::Translated { fragments } => {
                 nat.icmp_errors += 1;
                 count(nat, SessionKind::Nat46, Dir::In2Out, len);
@@ -276,14 +278,15 @@ impl<F: Frame> XlatNat<F> {
         A: FrameAlloc<Frame = F>,
         S: Sink<F>,
     {
-        let info = match inspect_v6(pkt.data()) {
+        let ins = match inspect_v6_parsed(pkt.data()) {
             Ok(i) => i,
             Err(r) => return Outcome::Drop(pkt, r),
         };
+        let info = &ins.info;
         let o = info.outer;
         let (sport, dport, icmp) = match o.transport {
             Transport::IcmpError { .. } => {
-                return self.nat46_icmp_error_out2in(nat, pkt, &info, now, alloc, sink)
+                return self.nat46_icmp_error_out2in(nat, pkt, &ins, now, alloc, sink)
             }
             Transport::Fragment => return self.later_fragment_6to4(nat, pkt, now, alloc, sink),
             Transport::EchoReply { .. } | Transport::Tcp { .. } | Transport::Udp { .. } => {
@@ -315,7 +318,7 @@ impl<F: Frame> XlatNat<F> {
             return Outcome::Drop(pkt, DropReason::NatMalformed);
         };
         let tcp = if proto == TCP {
-            tcp_seen(pkt.data(), l4_v6(pkt.data()))
+            tcp_seen(pkt.data(), ins.l4_offset())
         } else {
             TcpSeen::default()
         };
@@ -336,7 +339,7 @@ impl<F: Frame> XlatNat<F> {
             inner: None,
             ident: self.next_ident(),
         };
-        match ipv6_to_ipv4(&mut pkt, &self.cfg.xlat, &map, alloc, sink) {
+        match ipv6_to_ipv4_parsed(&mut pkt, &ins, &self.cfg.xlat, &map, alloc, sink) {
             Xlat::Translated { fragments } => {
                 nat.table_mut().touch(id, Dir::Out2In, tcp, now);
                 let x = FragXlat {
@@ -368,7 +371,7 @@ impl<F: Frame> XlatNat<F> {
         &mut self,
         nat: &mut Nat,
         mut pkt: F,
-        info: &PacketInfo<std::net::Ipv6Addr>,
+        ins: &Inspected6,
         now: u64,
         alloc: &mut A,
         sink: &mut S,
@@ -377,6 +380,7 @@ impl<F: Frame> XlatNat<F> {
         A: FrameAlloc<Frame = F>,
         S: Sink<F>,
     {
+        let info = &ins.info;
         let Some(inner) = info.inner else {
             return Outcome::Drop(pkt, DropReason::NatIcmpErrorMalformed);
         };
@@ -427,7 +431,7 @@ impl<F: Frame> XlatNat<F> {
             ident: self.next_ident(),
         };
         let len = pkt.len();
-        match ipv6_to_ipv4(&mut pkt, &self.cfg.xlat, &map, alloc, sink) {
+        match ipv6_to_ipv4_parsed(&mut pkt, ins, &self.cfg.xlat, &map, alloc, sink) {
             Xlat::Translated { fragments } => {
                 nat.icmp_errors += 1;
                 count(nat, SessionKind::Nat46, Dir::Out2In, len);

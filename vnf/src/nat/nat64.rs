@@ -20,8 +20,7 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 
 use super::frag::FragXlat;
 use super::stateful::{
-    count, flow_ports, key_proto, l4_v4, l4_v6, open_failed, rewrite, tcp_seen, v4_of, XlatMeta,
-    XlatNat,
+    count, flow_ports, key_proto, open_failed, rewrite, tcp_seen, v4_of, XlatMeta, XlatNat,
 };
 use super::table::{Dir, FlowKey, NewSession, SessionKind, TcpSeen};
 use super::{addr_v4, addr_v6, Nat};
@@ -29,8 +28,9 @@ use crate::action::{FrameAlloc, Outcome, Sink};
 use crate::drop::DropReason;
 use crate::frame::Frame;
 use crate::xlat::{
-    icmp4_error_in_place, icmp6_error_in_place, inspect_v4, inspect_v6, ipv4_to_ipv6, ipv6_to_ipv4,
-    Map46, Map64, PacketInfo, Rewrite, Transport, Xlat,
+    icmp4_error_in_place, icmp6_error_in_place, inspect_v4_parsed, inspect_v6_parsed,
+    ipv4_to_ipv6_parsed, ipv6_to_ipv4_parsed, HeaderChecksum, Inspected4, Inspected6, Map46, Map64,
+    Rewrite, Transport, Xlat,
 };
 
 const TCP: u8 = 6;
@@ -51,20 +51,24 @@ impl<F: Frame> XlatNat<F> {
         A: FrameAlloc<Frame = F>,
         S: Sink<F>,
     {
-        let info = match inspect_v6(pkt.data()) {
+        // The translation below continues from this parse.
+        let ins = match inspect_v6_parsed(pkt.data()) {
             Ok(i) => i,
             Err(r) => return Outcome::Drop(pkt, r),
         };
+        let info = &ins.info;
         let o = info.outer;
         if self.cfg.prefix.contains(&o.src) {
             return Outcome::Drop(pkt, DropReason::Nat64SrcInPrefix);
         }
         // Our own pool addresses may be private: they are hairpinned whatever the prefix.
+        // (`prefix_any` is the prefix without the Well-Known Prefix's non-global check, so
+        // `cfg.prefix.extract` would give the same address or refuse it as non-global.)
         let Ok(dst4) = self.prefix_any.extract(&o.dst) else {
             return Outcome::Drop(pkt, DropReason::Nat64BadAddress);
         };
         let hairpin = nat.table().is_snat_addr(&addr_v4(dst4));
-        if !hairpin && self.cfg.prefix.extract(&o.dst).is_err() {
+        if !hairpin && !self.cfg.prefix.allows_v4(dst4) {
             return Outcome::Drop(pkt, DropReason::Nat64BadAddress);
         }
         let (sport, dport, icmp) = match o.transport {
@@ -72,7 +76,7 @@ impl<F: Frame> XlatNat<F> {
                 return Outcome::Drop(pkt, DropReason::NatHairpin)
             }
             Transport::IcmpError { .. } => {
-                return self.nat64_icmp_error_in2out(nat, pkt, &info, dst4, now, alloc, sink)
+                return self.nat64_icmp_error_in2out(nat, pkt, &ins, dst4, now, alloc, sink)
             }
             Transport::Fragment if hairpin => return Outcome::Drop(pkt, DropReason::NatFragment),
             Transport::Fragment => return self.later_fragment_6to4(nat, pkt, now, alloc, sink),
@@ -92,7 +96,7 @@ impl<F: Frame> XlatNat<F> {
         };
         let proto = key_proto(o.protocol);
         let tcp = if proto == TCP {
-            tcp_seen(pkt.data(), l4_v6(pkt.data()))
+            tcp_seen(pkt.data(), ins.l4_offset())
         } else {
             TcpSeen::default()
         };
@@ -153,11 +157,11 @@ impl<F: Frame> XlatNat<F> {
             ident: self.next_ident(),
         };
         let cfg = if hairpin {
-            self.xlat_hairpin
+            &self.xlat_hairpin
         } else {
-            self.cfg.xlat
+            &self.cfg.xlat
         };
-        match ipv6_to_ipv4(&mut pkt, &cfg, &map, alloc, sink) {
+        match ipv6_to_ipv4_parsed(&mut pkt, &ins, cfg, &map, alloc, sink) {
             Xlat::Translated { fragments } => {
                 nat.table_mut().touch(id, Dir::In2Out, tcp, now);
                 let x = FragXlat {
@@ -205,7 +209,7 @@ impl<F: Frame> XlatNat<F> {
         &mut self,
         nat: &mut Nat,
         mut pkt: F,
-        info: &PacketInfo<Ipv6Addr>,
+        ins: &Inspected6,
         dst4: Ipv4Addr,
         now: u64,
         alloc: &mut A,
@@ -215,6 +219,7 @@ impl<F: Frame> XlatNat<F> {
         A: FrameAlloc<Frame = F>,
         S: Sink<F>,
     {
+        let info = &ins.info;
         let Some(inner) = info.inner else {
             return Outcome::Drop(pkt, DropReason::NatIcmpErrorMalformed);
         };
@@ -261,7 +266,7 @@ impl<F: Frame> XlatNat<F> {
             ident: self.next_ident(),
         };
         let len = pkt.len();
-        match ipv6_to_ipv4(&mut pkt, &self.cfg.xlat, &map, alloc, sink) {
+        match ipv6_to_ipv4_parsed(&mut pkt, ins, &self.cfg.xlat, &map, alloc, sink) {
             Xlat::Translated { fragments } => {
                 nat.icmp_errors += 1;
                 count(nat, SessionKind::Nat64, Dir::In2Out, len);
@@ -289,14 +294,17 @@ impl<F: Frame> XlatNat<F> {
         A: FrameAlloc<Frame = F>,
         S: Sink<F>,
     {
-        let info = match inspect_v4(pkt.data()) {
+        // The L2 stage verified the IPv4 header checksum (a hairpinned packet's header was
+        // just written with one); the translation below continues from this parse.
+        let ins = match inspect_v4_parsed(pkt.data(), HeaderChecksum::Verified) {
             Ok(i) => i,
             Err(r) => return Outcome::Drop(pkt, r),
         };
+        let info = &ins.info;
         let o = info.outer;
         let (sport, dport, icmp) = match o.transport {
             Transport::IcmpError { .. } if !hairpin => {
-                return self.nat64_icmp_error_out2in(nat, pkt, &info, now, alloc, sink)
+                return self.nat64_icmp_error_out2in(nat, pkt, &ins, now, alloc, sink)
             }
             Transport::Fragment if hairpin => return Outcome::Drop(pkt, DropReason::NatFragment),
             Transport::Fragment => return self.later_fragment_4to6(nat, pkt, now, alloc, sink),
@@ -311,7 +319,7 @@ impl<F: Frame> XlatNat<F> {
         };
         let proto = key_proto(o.protocol);
         let tcp = if proto == TCP {
-            tcp_seen(pkt.data(), l4_v4(pkt.data()))
+            tcp_seen(pkt.data(), ins.l4_offset())
         } else {
             TcpSeen::default()
         };
@@ -404,7 +412,7 @@ impl<F: Frame> XlatNat<F> {
             Rewrite::with_ports(remote6, pod, s.remote_in_port, s.inside_port)
         };
         let map = Map46 { outer, inner: None };
-        match ipv4_to_ipv6(&mut pkt, &self.cfg.xlat, &map, alloc, sink) {
+        match ipv4_to_ipv6_parsed(&mut pkt, &ins, &self.cfg.xlat, &map, alloc, sink) {
             Xlat::Translated { fragments } => {
                 nat.table_mut().touch(id, Dir::Out2In, tcp, now);
                 let x = FragXlat {
@@ -453,7 +461,7 @@ impl<F: Frame> XlatNat<F> {
         &mut self,
         nat: &mut Nat,
         mut pkt: F,
-        info: &PacketInfo<Ipv4Addr>,
+        ins: &Inspected4,
         now: u64,
         alloc: &mut A,
         sink: &mut S,
@@ -462,6 +470,7 @@ impl<F: Frame> XlatNat<F> {
         A: FrameAlloc<Frame = F>,
         S: Sink<F>,
     {
+        let info = &ins.info;
         let Some(inner) = info.inner else {
             return Outcome::Drop(pkt, DropReason::NatIcmpErrorMalformed);
         };
@@ -507,7 +516,7 @@ impl<F: Frame> XlatNat<F> {
             inner: Some(inner_rw),
         };
         let len = pkt.len();
-        match ipv4_to_ipv6(&mut pkt, &self.cfg.xlat, &map, alloc, sink) {
+        match ipv4_to_ipv6_parsed(&mut pkt, ins, &self.cfg.xlat, &map, alloc, sink) {
             Xlat::Translated { fragments } => {
                 nat.icmp_errors += 1;
                 count(nat, SessionKind::Nat64, Dir::Out2In, len);

@@ -358,18 +358,6 @@ pub(super) fn tcp_seen(d: &[u8], l4: usize) -> TcpSeen {
     }
 }
 
-/// Offset of the transport header of an IPv4 packet (after `inspect_v4` accepted it).
-#[inline]
-pub(super) fn l4_v4(d: &[u8]) -> usize {
-    usize::from(d.first().copied().unwrap_or(0) & 0x0f) * 4
-}
-
-/// Offset of the transport header of an IPv6 packet (after `inspect_v6` accepted it).
-#[inline]
-pub(super) fn l4_v6(d: &[u8]) -> usize {
-    crate::xlat::inspect::parse_v6(d).map_or(40, |h| h.l4)
-}
-
 /// The drop reason of a failed session open, counted.
 pub(super) fn open_failed(nat: &mut Nat, e: OpenError) -> DropReason {
     nat.alloc_failures[e.index()] += 1;
@@ -689,11 +677,16 @@ impl<F: Frame> XlatNat<F> {
 
     /// The datagram key of a (first) fragment about to be translated, `None` if the packet
     /// is not a fragment.
-    #[inline]
+    #[inline(always)]
     pub(super) fn frag_key(d: &[u8], fragment: bool) -> Option<FragKey> {
         if !fragment {
             return None;
         }
+        Self::fragment_key(d)
+    }
+
+    #[inline(never)]
+    fn fragment_key(d: &[u8]) -> Option<FragKey> {
         match d.first().map(|b| b >> 4) {
             Some(4) => frag::key_v4(d).map(|k| k.0),
             _ => frag::key_v6(d).map(|k| k.0),

@@ -80,20 +80,20 @@ pub struct PacketInfo<A> {
 
 /// Parsed IPv4 header fields.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct V4 {
-    pub ihl: usize,
+pub struct V4 {
+    pub(crate) ihl: usize,
     /// Total Length as declared.
-    pub total: usize,
-    pub tos: u8,
-    pub ident: u16,
-    pub df: bool,
-    pub mf: bool,
+    pub(crate) total: usize,
+    pub(crate) tos: u8,
+    pub(crate) ident: u16,
+    pub(crate) df: bool,
+    pub(crate) mf: bool,
     /// Fragment offset in bytes.
-    pub offset: u16,
-    pub ttl: u8,
-    pub proto: u8,
-    pub src: Ipv4Addr,
-    pub dst: Ipv4Addr,
+    pub(crate) offset: u16,
+    pub(crate) ttl: u8,
+    pub(crate) proto: u8,
+    pub(crate) src: Ipv4Addr,
+    pub(crate) dst: Ipv4Addr,
 }
 
 impl V4 {
@@ -118,13 +118,43 @@ fn v4_fields<T: AsRef<[u8]>>(ip: &Ipv4Packet<T>) -> V4 {
     }
 }
 
-/// The outer IPv4 header: lengths (wire checks) and header checksum.
-pub(crate) fn parse_v4(data: &[u8]) -> Result<V4, DropReason> {
+/// Whether [`parse_v4`] checks the IPv4 header checksum.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HeaderChecksum {
+    /// Verify it (a packet from anywhere).
+    Verify,
+    /// The caller already did: the data path's L2 stage (`Net::l2_input`) verifies the header
+    /// checksum of every IPv4 packet before any NAT stage sees it, and drops a bad one
+    /// (`ipv4_bad_checksum`).
+    Verified,
+}
+
+/// The outer IPv4 header: lengths (wire checks) and, unless the caller verified it, the
+/// header checksum. The fields are read from the first 20 bytes once the lengths are known
+/// to be good.
+#[inline(always)]
+pub(crate) fn parse_v4(data: &[u8], csum: HeaderChecksum) -> Result<V4, DropReason> {
     let ip = Ipv4Packet::new_checked(data).map_err(|_| DropReason::XlatMalformed)?;
-    if !ip.verify_checksum() {
+    if csum == HeaderChecksum::Verify && !ip.verify_checksum() {
         return Err(DropReason::XlatBadChecksum);
     }
-    Ok(v4_fields(&ip))
+    let Some(b) = data.first_chunk::<20>() else {
+        return Err(DropReason::XlatMalformed);
+    };
+    let fo = u16::from_be_bytes([b[6], b[7]]);
+    Ok(V4 {
+        ihl: usize::from(b[0] & 0x0f) * 4,
+        total: usize::from(u16::from_be_bytes([b[2], b[3]])),
+        tos: b[1],
+        ident: u16::from_be_bytes([b[4], b[5]]),
+        df: fo & 0x4000 != 0,
+        mf: fo & 0x2000 != 0,
+        offset: (fo & 0x1fff) << 3,
+        ttl: b[8],
+        proto: b[9],
+        src: Ipv4Addr::new(b[12], b[13], b[14], b[15]),
+        dst: Ipv4Addr::new(b[16], b[17], b[18], b[19]),
+    })
 }
 
 /// The IPv4 header inside an ICMP error: the header must be whole, the Total Length may
@@ -144,27 +174,27 @@ pub(crate) fn parse_inner_v4(data: &[u8]) -> Result<V4, DropReason> {
 
 /// Parsed IPv6 header and extension-header walk.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct V6 {
+pub struct V6 {
     /// Payload Length as declared.
-    pub payload_len: usize,
-    pub tc: u8,
-    pub hop: u8,
-    pub src: Ipv6Addr,
-    pub dst: Ipv6Addr,
+    pub(crate) payload_len: usize,
+    pub(crate) tc: u8,
+    pub(crate) hop: u8,
+    pub(crate) src: Ipv6Addr,
+    pub(crate) dst: Ipv6Addr,
     /// Upper-layer protocol (after the skipped extension headers).
-    pub proto: u8,
+    pub(crate) proto: u8,
     /// Offset of the upper-layer data from the IPv6 header start.
-    pub l4: usize,
-    pub frag: Option<Frag6>,
+    pub(crate) l4: usize,
+    pub(crate) frag: Option<Frag6>,
 }
 
 /// Fragment header fields.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Frag6 {
+pub struct Frag6 {
     /// Offset in bytes.
-    pub offset: u16,
-    pub more: bool,
-    pub ident: u32,
+    pub(crate) offset: u16,
+    pub(crate) more: bool,
+    pub(crate) ident: u32,
 }
 
 impl V6 {
@@ -246,17 +276,30 @@ pub(crate) fn walk_v6(
 }
 
 /// The outer IPv6 header (wire length checks) and its extension headers.
+#[inline(always)]
 pub(crate) fn parse_v6(data: &[u8]) -> Result<V6, Walk6Error> {
-    let ip =
-        Ipv6Packet::new_checked(data).map_err(|_| Walk6Error::Drop(DropReason::XlatMalformed))?;
-    let payload_len = usize::from(ip.payload_len());
-    let (proto, l4, frag) = walk_v6(data, 40 + payload_len, true, DropReason::XlatMalformed)?;
+    Ipv6Packet::new_checked(data).map_err(|_| Walk6Error::Drop(DropReason::XlatMalformed))?;
+    let Some(b) = data.first_chunk::<40>() else {
+        return Err(Walk6Error::Drop(DropReason::XlatMalformed));
+    };
+    let payload_len = usize::from(u16::from_be_bytes([b[4], b[5]]));
+    let (proto, l4, frag) = if is_ext(b[6]) {
+        walk_v6(data, 40 + payload_len, true, DropReason::XlatMalformed)?
+    } else {
+        // No extension header (the common case): the upper layer follows the fixed header.
+        (b[6], 40, None)
+    };
+    let a = |at: usize| {
+        let mut o = [0u8; 16];
+        o.copy_from_slice(&b[at..at + 16]);
+        Ipv6Addr::from(o)
+    };
     Ok(V6 {
         payload_len,
-        tc: ip.traffic_class(),
-        hop: ip.hop_limit(),
-        src: ip.src_addr(),
-        dst: ip.dst_addr(),
+        tc: (b[0] << 4) | (b[1] >> 4),
+        hop: b[7],
+        src: a(8),
+        dst: a(24),
         proto,
         l4,
         frag,
@@ -291,6 +334,7 @@ pub(crate) fn parse_inner_v6(data: &[u8]) -> Result<V6, DropReason> {
 
 /// Transport identifiers of `l4` (present bytes) for protocol `proto`; `icmp` is 1 or 58.
 /// `Err` for an inner packet whose transport header is too short.
+#[inline(always)]
 fn transport(proto: u8, l4: &[u8], icmp: u8, inner: bool) -> Result<Transport, DropReason> {
     let short = if inner {
         DropReason::XlatIcmpInnerMalformed
@@ -342,10 +386,89 @@ fn transport(proto: u8, l4: &[u8], icmp: u8, inner: bool) -> Result<Transport, D
     })
 }
 
+/// A packet as [`inspect_v4_parsed`] / [`inspect_v6_parsed`] saw it: what a NAT keys on
+/// ([`PacketInfo`]) and the parsed outer header, which
+/// [`ipv4_to_ipv6_parsed`](super::ipv4_to_ipv6_parsed) /
+/// [`ipv6_to_ipv4_parsed`](super::ipv6_to_ipv4_parsed) continue from instead of parsing the
+/// packet a second time. Valid for the bytes it was made from, as long as they do not change.
+#[derive(Debug, Clone, Copy)]
+pub struct Inspected<A, H> {
+    pub info: PacketInfo<A>,
+    pub(crate) hdr: H,
+}
+
+/// An inspected IPv4 packet.
+pub type Inspected4 = Inspected<Ipv4Addr, V4>;
+/// An inspected IPv6 packet.
+pub type Inspected6 = Inspected<Ipv6Addr, V6>;
+
+impl Inspected4 {
+    /// Offset of the transport header (the IPv4 header length).
+    #[inline]
+    pub fn l4_offset(&self) -> usize {
+        self.hdr.ihl
+    }
+}
+
+impl Inspected6 {
+    /// Offset of the transport header (after the extension headers).
+    #[inline]
+    pub fn l4_offset(&self) -> usize {
+        self.hdr.l4
+    }
+}
+
 /// Describes an IPv4 packet (and the packet inside an ICMPv4 error). Applies the checks of
 /// [`ipv4_to_ipv6`](super::ipv4_to_ipv6) on headers and lengths.
 pub fn inspect_v4(data: &[u8]) -> Result<PacketInfo<Ipv4Addr>, DropReason> {
-    let h = parse_v4(data)?;
+    inspect_v4_parsed(data, HeaderChecksum::Verify).map(|i| i.info)
+}
+
+/// The packet inside an ICMPv4 error whose message (from the ICMP header) is `l4`; out of line,
+/// off the path of the flows' own packets.
+#[inline(never)]
+fn inner_flow_v4(l4: &[u8]) -> Result<Flow<Ipv4Addr>, DropReason> {
+    let body = l4.get(8..).unwrap_or(&[]);
+    let ih = parse_inner_v4(body)?;
+    let il4 = body.get(ih.ihl..).unwrap_or(&[]);
+    let it = if ih.offset != 0 {
+        Transport::Fragment
+    } else {
+        transport(ih.proto, il4, 1, true)?
+    };
+    Ok(Flow {
+        src: ih.src,
+        dst: ih.dst,
+        protocol: ih.proto,
+        transport: it,
+    })
+}
+
+/// The packet inside an ICMPv6 error, as [`inner_flow_v4`].
+#[inline(never)]
+fn inner_flow_v6(l4: &[u8]) -> Result<Flow<Ipv6Addr>, DropReason> {
+    let body = l4.get(8..).unwrap_or(&[]);
+    let ih = parse_inner_v6(body)?;
+    let il4 = body.get(ih.l4..).unwrap_or(&[]);
+    let it = if !ih.has_l4_header() {
+        Transport::Fragment
+    } else {
+        transport(ih.proto, il4, 58, true)?
+    };
+    Ok(Flow {
+        src: ih.src,
+        dst: ih.dst,
+        protocol: ih.proto,
+        transport: it,
+    })
+}
+
+/// [`inspect_v4`], keeping the parsed header for
+/// [`ipv4_to_ipv6_parsed`](super::ipv4_to_ipv6_parsed); `csum` says whether the header
+/// checksum is still to be verified.
+#[inline(always)]
+pub fn inspect_v4_parsed(data: &[u8], csum: HeaderChecksum) -> Result<Inspected4, DropReason> {
+    let h = parse_v4(data, csum)?;
     let l4 = data.get(h.ihl..h.total).unwrap_or(&[]);
     let t = if h.offset != 0 {
         Transport::Fragment
@@ -353,33 +476,21 @@ pub fn inspect_v4(data: &[u8]) -> Result<PacketInfo<Ipv4Addr>, DropReason> {
         transport(h.proto, l4, 1, false)?
     };
     let inner = match t {
-        Transport::IcmpError { .. } => {
-            let body = l4.get(8..).unwrap_or(&[]);
-            let ih = parse_inner_v4(body)?;
-            let il4 = body.get(ih.ihl..).unwrap_or(&[]);
-            let it = if ih.offset != 0 {
-                Transport::Fragment
-            } else {
-                transport(ih.proto, il4, 1, true)?
-            };
-            Some(Flow {
-                src: ih.src,
-                dst: ih.dst,
-                protocol: ih.proto,
-                transport: it,
-            })
-        }
+        Transport::IcmpError { .. } => Some(inner_flow_v4(l4)?),
         _ => None,
     };
-    Ok(PacketInfo {
-        outer: Flow {
-            src: h.src,
-            dst: h.dst,
-            protocol: h.proto,
-            transport: t,
+    Ok(Inspected {
+        info: PacketInfo {
+            outer: Flow {
+                src: h.src,
+                dst: h.dst,
+                protocol: h.proto,
+                transport: t,
+            },
+            inner,
+            fragment: h.is_fragment(),
         },
-        inner,
-        fragment: h.is_fragment(),
+        hdr: h,
     })
 }
 
@@ -387,6 +498,13 @@ pub fn inspect_v4(data: &[u8]) -> Result<PacketInfo<Ipv4Addr>, DropReason> {
 /// Segments Left != 0 is reported as [`DropReason::XlatMalformed`] here; translation answers
 /// it with a Parameter Problem.
 pub fn inspect_v6(data: &[u8]) -> Result<PacketInfo<Ipv6Addr>, DropReason> {
+    inspect_v6_parsed(data).map(|i| i.info)
+}
+
+/// [`inspect_v6`], keeping the parsed header for
+/// [`ipv6_to_ipv4_parsed`](super::ipv6_to_ipv4_parsed).
+#[inline(always)]
+pub fn inspect_v6_parsed(data: &[u8]) -> Result<Inspected6, DropReason> {
     let h = parse_v6(data).map_err(|e| match e {
         Walk6Error::Drop(r) => r,
         Walk6Error::SegmentsLeft(_) => DropReason::XlatMalformed,
@@ -398,33 +516,21 @@ pub fn inspect_v6(data: &[u8]) -> Result<PacketInfo<Ipv6Addr>, DropReason> {
         transport(h.proto, l4, 58, false)?
     };
     let inner = match t {
-        Transport::IcmpError { .. } => {
-            let body = l4.get(8..).unwrap_or(&[]);
-            let ih = parse_inner_v6(body)?;
-            let il4 = body.get(ih.l4..).unwrap_or(&[]);
-            let it = if !ih.has_l4_header() {
-                Transport::Fragment
-            } else {
-                transport(ih.proto, il4, 58, true)?
-            };
-            Some(Flow {
-                src: ih.src,
-                dst: ih.dst,
-                protocol: ih.proto,
-                transport: it,
-            })
-        }
+        Transport::IcmpError { .. } => Some(inner_flow_v6(l4)?),
         _ => None,
     };
-    Ok(PacketInfo {
-        outer: Flow {
-            src: h.src,
-            dst: h.dst,
-            protocol: h.proto,
-            transport: t,
+    Ok(Inspected {
+        info: PacketInfo {
+            outer: Flow {
+                src: h.src,
+                dst: h.dst,
+                protocol: h.proto,
+                transport: t,
+            },
+            inner,
+            fragment: h.frag.is_some(),
         },
-        inner,
-        fragment: h.frag.is_some(),
+        hdr: h,
     })
 }
 

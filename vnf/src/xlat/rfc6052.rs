@@ -53,6 +53,12 @@ pub struct Rfc6052Prefix {
     len: u8,
     /// Refuse non-global IPv4 addresses (only meaningful for the Well-Known Prefix).
     pub wkp_global_only: bool,
+    /// Derived from `prefix` and `len` once, for the per-packet [`contains`](Self::contains)
+    /// and [`extract`](Self::extract): the prefix as two big-endian 64-bit words, the masks
+    /// of its length, and the byte positions of the IPv4 octets.
+    words: [u64; 2],
+    mask: [u64; 2],
+    pos: [u8; 4],
 }
 
 /// Byte positions of the four IPv4 octets for each prefix length (RFC 6052 Figure 1).
@@ -92,19 +98,32 @@ impl Rfc6052Prefix {
         if bytes[n..].iter().any(|b| *b != 0) {
             return Err(Rfc6052Error::HostBits);
         }
-        Ok(Rfc6052Prefix {
-            prefix: bytes,
+        Ok(Rfc6052Prefix::build(
+            bytes,
             len,
-            wkp_global_only: len == 96 && prefix == WELL_KNOWN_PREFIX,
-        })
+            len == 96 && prefix == WELL_KNOWN_PREFIX,
+        ))
     }
 
     /// The Well-Known Prefix 64:ff9b::/96.
     pub fn well_known() -> Rfc6052Prefix {
+        Rfc6052Prefix::build(WELL_KNOWN_PREFIX.octets(), 96, true)
+    }
+
+    /// A prefix of a valid length (see [`positions`]) with its derived fields.
+    fn build(prefix: [u8; 16], len: u8, wkp_global_only: bool) -> Rfc6052Prefix {
+        let bits = u128::MAX
+            .checked_shl(u32::from(128u8.saturating_sub(len)))
+            .unwrap_or(0);
+        let p = u128::from_be_bytes(prefix);
+        let pos = positions(len).unwrap_or([12, 13, 14, 15]);
         Rfc6052Prefix {
-            prefix: WELL_KNOWN_PREFIX.octets(),
-            len: 96,
-            wkp_global_only: true,
+            prefix,
+            len,
+            wkp_global_only,
+            words: [(p >> 64) as u64, p as u64],
+            mask: [(bits >> 64) as u64, bits as u64],
+            pos: pos.map(|i| i as u8),
         }
     }
 
@@ -133,15 +152,22 @@ impl Rfc6052Prefix {
         !(self.wkp_global_only && is_non_global_v4(v4))
     }
 
-    /// True if `addr` starts with this prefix (one 128-bit masked compare: this runs on every
-    /// packet of the NAT64 path, where a byte-slice compare of variable length was a call to
-    /// `memcmp`).
+    /// True unless the Well-Known Prefix's non-global check refuses `v4`: for an address `a`
+    /// under the prefix, `extract(a)` succeeds exactly when the same prefix without the check
+    /// extracts `v4` from it and this is true.
+    #[inline]
+    pub fn allows_v4(&self, v4: Ipv4Addr) -> bool {
+        self.global_ok(v4)
+    }
+
+    /// True if `addr` starts with this prefix: two masked 64-bit compares with the words and
+    /// masks derived at construction (this runs on every packet of the NAT64 path).
     #[inline]
     pub fn contains(&self, addr: &Ipv6Addr) -> bool {
-        let mask = u128::MAX
-            .checked_shl(u32::from(128u8.saturating_sub(self.len)))
-            .unwrap_or(0);
-        (u128::from_be_bytes(addr.octets()) ^ u128::from_be_bytes(self.prefix)) & mask == 0
+        let o = addr.octets();
+        let hi = u64::from_be_bytes([o[0], o[1], o[2], o[3], o[4], o[5], o[6], o[7]]);
+        let lo = u64::from_be_bytes([o[8], o[9], o[10], o[11], o[12], o[13], o[14], o[15]]);
+        ((hi ^ self.words[0]) & self.mask[0]) | ((lo ^ self.words[1]) & self.mask[1]) == 0
     }
 
     /// Embeds `v4` (RFC 6052 2.2): prefix, IPv4 octets around the zero u octet, zero suffix.
@@ -149,10 +175,9 @@ impl Rfc6052Prefix {
         if !self.global_ok(v4) {
             return Err(Rfc6052Error::NonGlobal);
         }
-        let pos = positions(self.len).ok_or(Rfc6052Error::BadLength)?;
         let mut out = self.prefix;
-        for (p, o) in pos.iter().zip(v4.octets()) {
-            out[*p] = o;
+        for (p, o) in self.pos.iter().zip(v4.octets()) {
+            out[usize::from(*p) & 15] = o;
         }
         Ok(Ipv6Addr::from(out))
     }
@@ -167,8 +192,8 @@ impl Rfc6052Prefix {
         if self.len < 96 && b[8] != 0 {
             return Err(Rfc6052Error::NonZeroU);
         }
-        let pos = positions(self.len).ok_or(Rfc6052Error::BadLength)?;
-        let v4 = Ipv4Addr::new(b[pos[0]], b[pos[1]], b[pos[2]], b[pos[3]]);
+        let at = |i: usize| b[usize::from(self.pos[i]) & 15];
+        let v4 = Ipv4Addr::new(at(0), at(1), at(2), at(3));
         if !self.global_ok(v4) {
             return Err(Rfc6052Error::NonGlobal);
         }

@@ -21,8 +21,9 @@ use super::eamt::{Eamt, EamtEntry, EamtError, Ipv4Prefix, Ipv6Prefix, Siit};
 use super::inspect::Transport;
 use super::rfc6052::{Rfc6052Error, Rfc6052Prefix};
 use super::{
-    icmp4_error_in_place, icmp6_error_in_place, inspect_v4, inspect_v6, ipv4_to_ipv6, ipv6_to_ipv4,
-    Map46, Map64, Rewrite, Xlat, XlatConfig,
+    icmp4_error_in_place, icmp6_error_in_place, inspect_v4_parsed, inspect_v6_parsed,
+    ipv4_to_ipv6_parsed, ipv6_to_ipv4, ipv6_to_ipv4_parsed, HeaderChecksum, Inspected, Map46,
+    Map64, Rewrite, Xlat, XlatConfig,
 };
 use crate::action::{FrameAlloc, Outcome, Sink};
 use crate::drop::DropReason;
@@ -155,10 +156,11 @@ impl SiitStage {
         A: FrameAlloc<Frame = F>,
         S: Sink<F>,
     {
-        let info = match inspect_v4(frame.data()) {
+        let ins = match inspect_v4_parsed(frame.data(), HeaderChecksum::Verify) {
             Ok(i) => i,
             Err(r) => return self.drop(frame, r),
         };
+        let info = &ins.info;
         let s = &self.siit;
         let Ok(dst) = s.addr_4to6(info.outer.dst) else {
             self.counters.passed += 1;
@@ -185,7 +187,7 @@ impl SiitStage {
             outer: Rewrite::addrs(src, dst),
             inner,
         };
-        match ipv4_to_ipv6(&mut frame, &self.cfg, &map, alloc, sink) {
+        match ipv4_to_ipv6_parsed(&mut frame, &ins, &self.cfg, &map, alloc, sink) {
             Xlat::Translated { fragments } => {
                 self.counters.translated_4to6 += 1;
                 self.counters.fragments_out += u64::from(fragments);
@@ -215,15 +217,15 @@ impl SiitStage {
         A: FrameAlloc<Frame = F>,
         S: Sink<F>,
     {
-        let info = match inspect_v6(frame.data()) {
+        let ins = match inspect_v6_parsed(frame.data()) {
             // A Routing header with Segments Left != 0 still goes to translation, which
             // answers it with a Parameter Problem; it needs the addresses of the header only.
             Ok(i) => Some(i),
             Err(DropReason::XlatMalformed) => None,
             Err(r) => return self.drop(frame, r),
         };
-        let (osrc, odst, is_error, inner_flow) = match &info {
-            Some(i) => (
+        let (osrc, odst, is_error, inner_flow) = match &ins {
+            Some(Inspected { info: i, .. }) => (
                 i.outer.src,
                 i.outer.dst,
                 matches!(i.outer.transport, Transport::IcmpError { .. }),
@@ -268,7 +270,11 @@ impl SiitStage {
             inner,
             ident: self.ident,
         };
-        match ipv6_to_ipv4(&mut frame, &self.cfg, &map, alloc, sink) {
+        let x = match &ins {
+            Some(ins) => ipv6_to_ipv4_parsed(&mut frame, ins, &self.cfg, &map, alloc, sink),
+            None => ipv6_to_ipv4(&mut frame, &self.cfg, &map, alloc, sink),
+        };
+        match x {
             Xlat::Translated { fragments } => {
                 self.counters.translated_6to4 += 1;
                 self.counters.fragments_out += u64::from(fragments);

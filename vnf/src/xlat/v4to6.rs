@@ -19,10 +19,11 @@
 use std::net::Ipv6Addr;
 
 use super::icmp::{self, Rest};
-use super::inspect::{icmp4_ok, parse_inner_v4, parse_v4, V4};
+use super::inspect::{icmp4_ok, parse_inner_v4, parse_v4, HeaderChecksum, Inspected4, V4};
 use super::{
-    addr_sum4, addr_sum6, byte, put_frag_header, put_v6_header, rd16, rewrite_l4, wr16, wr32, Dir,
-    Icmp4Error, Map46, Rewrite, Xlat, Xlat46, XlatConfig, MAX_ICMP6_ERROR,
+    addr_sum4, addr_sum6, byte, not_words4, put_frag_header, put_v6_header, rd16, rewrite_l4,
+    rewrite_ports, words6, wr16, wr32, Dir, Icmp4Error, Map46, Rewrite, Xlat, Xlat46, XlatConfig,
+    MAX_ICMP6_ERROR,
 };
 use crate::action::{FrameAlloc, Sink};
 use crate::drop::DropReason;
@@ -68,10 +69,47 @@ where
     A: FrameAlloc<Frame = F>,
     S: Sink<F>,
 {
-    let h = match parse_v4(frame.data()) {
-        Ok(h) => h,
-        Err(r) => return Xlat::Drop(r),
-    };
+    match parse_v4(frame.data(), HeaderChecksum::Verify) {
+        Ok(h) => translate(frame, &h, cfg, map, alloc, sink),
+        Err(r) => Xlat::Drop(r),
+    }
+}
+
+/// [`ipv4_to_ipv6`] of a packet already looked at with
+/// [`inspect_v4_parsed`](super::inspect_v4_parsed): no second parse (and no second header
+/// checksum). `ins` must come from the frame's current bytes.
+#[inline]
+pub fn ipv4_to_ipv6_parsed<F, A, S>(
+    frame: &mut F,
+    ins: &Inspected4,
+    cfg: &XlatConfig,
+    map: &Map46,
+    alloc: &mut A,
+    sink: &mut S,
+) -> Xlat46
+where
+    F: Frame,
+    A: FrameAlloc<Frame = F>,
+    S: Sink<F>,
+{
+    translate(frame, &ins.hdr, cfg, map, alloc, sink)
+}
+
+/// Section 4 on the parsed header `h` of the packet in `frame`.
+#[inline]
+fn translate<F, A, S>(
+    frame: &mut F,
+    h: &V4,
+    cfg: &XlatConfig,
+    map: &Map46,
+    alloc: &mut A,
+    sink: &mut S,
+) -> Xlat46
+where
+    F: Frame,
+    A: FrameAlloc<Frame = F>,
+    S: Sink<F>,
+{
     if h.ihl > 20 && unexpired_source_route(frame.data().get(20..h.ihl).unwrap_or(&[])) {
         return Xlat::Icmp(Icmp4Error::SourceRouteFailed);
     }
@@ -86,7 +124,7 @@ where
             match byte(frame.data(), h.ihl) {
                 0 | 8 if h.mf => return Xlat::Drop(DropReason::XlatFragmentedIcmp),
                 0 | 8 => {}
-                3 | 11 | 12 => return error_4to6(frame, &h, cfg, map),
+                3 | 11 | 12 => return error_4to6(frame, h, cfg, map),
                 _ => return Xlat::Drop(DropReason::XlatIcmpUntranslatable),
             }
         }
@@ -123,6 +161,11 @@ where
             if let Err(r) = udp_full_checksum(l4, out) {
                 return Xlat::Drop(r);
             }
+        } else if h.proto == 6 || h.proto == 17 {
+            // Pseudo-header: the IPv4 addresses out, the IPv6 ones in (the length and the
+            // protocol do not change).
+            let addrs = not_words4(h.src) + not_words4(h.dst) + words6(&out.src) + words6(&out.dst);
+            rewrite_ports(l4, h.proto, addrs, out.src_port, out.dst_port);
         } else {
             let ph =
                 checksum::pseudo_header_v6(&out.src, &out.dst, IpProtocol::Icmpv6, l4len as u32);
@@ -143,7 +186,7 @@ where
     if !split {
         return finish(
             frame,
-            &h,
+            h,
             out,
             nh,
             l4len,
@@ -189,7 +232,7 @@ where
         sent = sent.saturating_add(1);
         pos += n;
     }
-    finish(frame, &h, out, nh, chunk, Some((h.offset, true)), sent)
+    finish(frame, h, out, nh, chunk, Some((h.offset, true)), sent)
 }
 
 /// Replaces the IPv4 header by the IPv6 one (plus a Fragment header when `frag` is set) and
@@ -205,10 +248,21 @@ fn finish<F: Frame>(
 ) -> Xlat46 {
     let keep = h.ihl + l4len;
     let fh = if frag.is_some() { 8 } else { 0 };
-    if frame.trim(frame.len().saturating_sub(keep)).is_err() || frame.adj(h.ihl).is_err() {
+    let excess = frame.len().saturating_sub(keep);
+    if excess != 0 && frame.trim(excess).is_err() {
         return Xlat::Drop(DropReason::XlatNoRoom);
     }
-    let Ok(hdr) = frame.prepend(40 + fh) else {
+    // The IPv4 header (ihl bytes) becomes the IPv6 one (40 or 48): one move of the front.
+    let new = 40 + fh;
+    let moved = if new >= h.ihl {
+        frame.prepend(new - h.ihl).map(|_| ())
+    } else {
+        frame.adj(h.ihl - new)
+    };
+    if moved.is_err() {
+        return Xlat::Drop(DropReason::XlatNoRoom);
+    }
+    let Some(hdr) = frame.data_mut().get_mut(..new) else {
         return Xlat::Drop(DropReason::XlatNoRoom);
     };
     let first_nh = if frag.is_some() { 44 } else { nh };

@@ -17,10 +17,10 @@
 use std::net::Ipv4Addr;
 
 use super::icmp::{self, Rest};
-use super::inspect::{icmp6_ok, parse_inner_v6, parse_v6, Walk6Error, V6};
+use super::inspect::{icmp6_ok, parse_inner_v6, parse_v6, Inspected6, Walk6Error, V6};
 use super::{
-    addr_sum4, addr_sum6, byte, put_v4_header, rd32, rewrite_l4, wr16, Dir, Icmp6Error, Map64,
-    Rewrite, V4Out, Xlat, Xlat64, XlatConfig, MAX_ICMP4_ERROR,
+    addr_sum4, addr_sum6, byte, not_words6, put_v4_header, rd32, rewrite_l4, rewrite_ports, words4,
+    wr16, Dir, Icmp6Error, Map64, Rewrite, V4Out, Xlat, Xlat64, XlatConfig, MAX_ICMP4_ERROR,
 };
 use crate::action::{FrameAlloc, Sink};
 use crate::drop::DropReason;
@@ -45,13 +45,50 @@ where
     A: FrameAlloc<Frame = F>,
     S: Sink<F>,
 {
-    let h = match parse_v6(frame.data()) {
-        Ok(h) => h,
-        Err(Walk6Error::Drop(r)) => return Xlat::Drop(r),
+    match parse_v6(frame.data()) {
+        Ok(h) => translate(frame, &h, cfg, map, alloc, sink),
+        Err(Walk6Error::Drop(r)) => Xlat::Drop(r),
         Err(Walk6Error::SegmentsLeft(pointer)) => {
-            return Xlat::Icmp(Icmp6Error::ParamProblem { code: 0, pointer })
+            Xlat::Icmp(Icmp6Error::ParamProblem { code: 0, pointer })
         }
-    };
+    }
+}
+
+/// [`ipv6_to_ipv4`] of a packet already looked at with
+/// [`inspect_v6_parsed`](super::inspect_v6_parsed): no second parse. `ins` must come from the
+/// frame's current bytes.
+#[inline]
+pub fn ipv6_to_ipv4_parsed<F, A, S>(
+    frame: &mut F,
+    ins: &Inspected6,
+    cfg: &XlatConfig,
+    map: &Map64,
+    alloc: &mut A,
+    sink: &mut S,
+) -> Xlat64
+where
+    F: Frame,
+    A: FrameAlloc<Frame = F>,
+    S: Sink<F>,
+{
+    translate(frame, &ins.hdr, cfg, map, alloc, sink)
+}
+
+/// Section 5 on the parsed header `h` of the packet in `frame`.
+#[inline]
+fn translate<F, A, S>(
+    frame: &mut F,
+    h: &V6,
+    cfg: &XlatConfig,
+    map: &Map64,
+    alloc: &mut A,
+    sink: &mut S,
+) -> Xlat64
+where
+    F: Frame,
+    A: FrameAlloc<Frame = F>,
+    S: Sink<F>,
+{
     let end = 40 + h.payload_len;
     let l4len = end - h.l4;
     let first = h.has_l4_header();
@@ -65,7 +102,7 @@ where
             match byte(frame.data(), h.l4) {
                 128 | 129 if fragmented => return Xlat::Drop(DropReason::XlatFragmentedIcmp),
                 128 | 129 => {}
-                t if t < 128 => return error_6to4(frame, &h, cfg, map),
+                t if t < 128 => return error_6to4(frame, h, cfg, map),
                 _ => return Xlat::Drop(DropReason::XlatIcmpUntranslatable),
             }
         }
@@ -101,17 +138,23 @@ where
         let Some(l4) = frame.data_mut().get_mut(l4off..end) else {
             return Xlat::Drop(DropReason::XlatMalformed);
         };
-        let ph = checksum::pseudo_header_v6(&h.src, &h.dst, IpProtocol::Icmpv6, l4len as u32);
-        rewrite_l4(
-            l4,
-            h.proto,
-            Dir::V6ToV4,
-            addr_sum6(&h.src, &h.dst),
-            addr_sum4(out.src, out.dst),
-            ph,
-            out.src_port,
-            out.dst_port,
-        );
+        if h.proto == 6 || h.proto == 17 {
+            // Pseudo-header: the IPv6 addresses out, the IPv4 ones in.
+            let addrs = not_words6(&h.src) + not_words6(&h.dst) + words4(out.src) + words4(out.dst);
+            rewrite_ports(l4, h.proto, addrs, out.src_port, out.dst_port);
+        } else {
+            let ph = checksum::pseudo_header_v6(&h.src, &h.dst, IpProtocol::Icmpv6, l4len as u32);
+            rewrite_l4(
+                l4,
+                h.proto,
+                Dir::V6ToV4,
+                addr_sum6(&h.src, &h.dst),
+                addr_sum4(out.src, out.dst),
+                ph,
+                out.src_port,
+                out.dst_port,
+            );
+        }
     }
 
     let proto = if h.proto == 58 { 1 } else { h.proto };
@@ -128,7 +171,7 @@ where
         dst: out.dst,
     };
     if !split {
-        return finish(frame, &h, hdr, l4len, 0);
+        return finish(frame, h, hdr, l4len, 0);
     }
 
     // DF = 0 and too big for the IPv4 next hop: IPv4 fragments (RFC 791 section 3.2).
@@ -165,17 +208,23 @@ where
         mf: true,
         ..hdr
     };
-    finish(frame, &h, first_hdr, chunk, sent)
+    finish(frame, h, first_hdr, chunk, sent)
 }
 
 /// Replaces the IPv6 header and skipped extension headers by the IPv4 header `hdr`, keeping
 /// `l4len` bytes of payload.
 fn finish<F: Frame>(frame: &mut F, h: &V6, hdr: V4Out, l4len: usize, fragments: u8) -> Xlat64 {
     let keep = h.l4 + l4len;
-    if frame.trim(frame.len().saturating_sub(keep)).is_err() || frame.adj(h.l4).is_err() {
+    let excess = frame.len().saturating_sub(keep);
+    if excess != 0 && frame.trim(excess).is_err() {
         return Xlat::Drop(DropReason::XlatNoRoom);
     }
-    let Ok(b) = frame.prepend(20) else {
+    // The IPv6 header and its extension headers (h.l4 >= 40 bytes) become the 20-byte IPv4
+    // header: one move of the front.
+    if frame.adj(h.l4.saturating_sub(20)).is_err() {
+        return Xlat::Drop(DropReason::XlatNoRoom);
+    }
+    let Some(b) = frame.data_mut().get_mut(..20) else {
         return Xlat::Drop(DropReason::XlatNoRoom);
     };
     put_v4_header(b, &hdr);
