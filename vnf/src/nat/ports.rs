@@ -127,10 +127,18 @@ impl PortBlock {
     #[inline]
     pub fn index_of(&self, port: u16) -> Option<u32> {
         let p = u32::from(port);
-        if p < self.first || !(p - self.first).is_multiple_of(self.step) {
+        if p < self.first {
             return None;
         }
-        let i = (p - self.first) / self.step;
+        let off = p - self.first;
+        // One worker: every port of the range, no division.
+        let i = if self.step == 1 {
+            off
+        } else if off.is_multiple_of(self.step) {
+            off / self.step
+        } else {
+            return None;
+        };
         (i < self.count).then_some(i)
     }
 
@@ -181,8 +189,14 @@ impl PortBlock {
         let b0 = start % 64;
         let mut found = None;
         // The start word from the start bit, the other words, then the start word's low bits.
+        let mut w = w0;
         for k in 0..=words {
-            let w = (w0 + k) % words;
+            if k > 0 {
+                w += 1;
+                if w == words {
+                    w = 0;
+                }
+            }
             let mut bits = self.free.get(w).copied().unwrap_or(0);
             if k == 0 {
                 bits &= u64::MAX << b0;
@@ -207,7 +221,11 @@ impl PortBlock {
         if self.is_free(i) || self.cool_len >= self.cool_port.len() {
             return;
         }
-        let tail = (self.cool_head + self.cool_len) % self.cool_port.len();
+        // `cool_head < len` and `cool_len < len`: one subtraction wraps the sum.
+        let mut tail = self.cool_head + self.cool_len;
+        if tail >= self.cool_port.len() {
+            tail -= self.cool_port.len();
+        }
         let due_s = u32::try_from(due.div_ceil(1000)).unwrap_or(u32::MAX);
         if let (Some(p), Some(d)) = (self.cool_port.get_mut(tail), self.cool_due.get_mut(tail)) {
             *p = i as u16;

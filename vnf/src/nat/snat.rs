@@ -601,8 +601,93 @@ impl Nat {
         Step::Route
     }
 
-    /// out2in on the bytes of an IP packet from the world.
+    /// out2in on the bytes of an IP packet from the world: [`Nat::out2in_plain`] for TCP and
+    /// UDP with a plain header, [`Nat::out2in_general`] for the rest (as for in2out).
+    #[inline]
     pub(super) fn out2in_bytes(&mut self, d: &mut [u8], now: u64) -> Step {
+        let plain = match d.first() {
+            Some(0x45) => self.out2in_plain::<false>(d, now),
+            Some(b) if b >> 4 == 6 => self.out2in_plain::<true>(d, now),
+            _ => None,
+        };
+        match plain {
+            Some(step) => step,
+            None => self.out2in_general(d, now),
+        }
+    }
+
+    /// out2in of a TCP or UDP packet with a plain IP header (as [`Nat::in2out_plain`]): the
+    /// general path's steps and answers, without the header view and the [`L3`] copies.
+    /// `None`: not such a packet; the general path decides.
+    #[inline(always)]
+    fn out2in_plain<const V6: bool>(&mut self, d: &mut [u8], now: u64) -> Option<Step> {
+        let (hdr, s_off, d_off) = if V6 { (40, 8, 24) } else { (20, 12, 16) };
+        let end = if V6 {
+            40 + usize::from(rd16(d, 4))
+        } else {
+            usize::from(rd16(d, 2))
+        };
+        if end < hdr || end > d.len() {
+            return None;
+        }
+        let proto = d.get(if V6 { 6 } else { 9 }).copied().unwrap_or(0);
+        if (proto != TCP && proto != UDP) || hdr + min_l4(proto) > end {
+            return None;
+        }
+        if !V6 && rd16(d, 6) & 0x1fff != 0 {
+            return None; // a non-first fragment
+        }
+        let dst = rd_addr(d, d_off, V6);
+        if !self.table.is_snat_addr(&dst) {
+            return Some(Step::Pass);
+        }
+        let key = FlowKey {
+            proto,
+            local: dst,
+            local_port: rd16(d, hdr + 2),
+            remote: rd_addr(d, s_off, V6),
+            remote_port: rd16(d, hdr),
+        };
+        let tcp = tcp_seen(d, hdr, proto);
+        let Some(id) = self.table.lookup_out2in(&key, now) else {
+            return Some(Step::Pass);
+        };
+        let Some(s) = self.table.session(id) else {
+            return Some(Step::Pass);
+        };
+        let kind = s.kind();
+        if !matches!(kind, SessionKind::Snat44 | SessionKind::Snat66) {
+            // NAT46/NAT64 sessions are translated by their own stage.
+            return Some(Step::Pass);
+        }
+        let (addr, port) = (s.inside, s.inside_port);
+        self.table.touch(id, Dir::Out2In, tcp, now);
+        // The rewrite of `rewrite(.., src_side = false, .., port_off = 2)`.
+        wr_addr(d, d_off, &addr, V6);
+        if !V6 {
+            let c = rd16(d, 10);
+            wr16(d, 10, upd_addr(c, &dst, &addr, false));
+        }
+        wr16(d, hdr + 2, port);
+        let co = hdr + csum_offset(proto);
+        let c = rd16(d, co);
+        if !(proto == UDP && c == 0 && !V6) {
+            let mut c = upd_addr(c, &dst, &addr, V6);
+            c = checksum::update_u16(c, key.local_port, port);
+            if proto == UDP && c == 0 {
+                c = 0xffff;
+            }
+            wr16(d, co, c);
+        }
+        let t = &mut self.traffic[kind.index()];
+        t.out2in_pkts += 1;
+        t.out2in_bytes += end as u64;
+        Some(Step::Route)
+    }
+
+    /// out2in of any packet (the reference path).
+    #[inline(never)]
+    fn out2in_general(&mut self, d: &mut [u8], now: u64) -> Step {
         let Ok(ip) = parse_l3(d) else {
             return Step::Pass;
         };

@@ -131,7 +131,7 @@ fn halves(a: &Addr) -> (u64, u64) {
 
 impl FlowKey {
     /// The keyed hash of the key (three multiplies, two of them independent).
-    #[inline]
+    #[inline(always)]
     pub fn hash(&self, secret: [u64; 2]) -> u64 {
         let (a, b) = halves(&self.local);
         let (c, d) = halves(&self.remote);
