@@ -234,7 +234,7 @@ pub fn time_exceeded_v6<F: Frame>(out: &mut F, src: Ipv6Addr, orig: &[u8], hop_l
 /// Decrements the IPv4 TTL with an incremental checksum update; None if it is 0 or 1.
 #[inline]
 pub fn decrement_ttl_v4(pkt: &mut [u8]) -> Option<u8> {
-    let mut ip = Ipv4Packet::new_unchecked(pkt);
+    let mut ip = Ipv4Packet::new_unchecked(pkt.first_chunk_mut::<{ ipv4::HEADER_LEN }>()?);
     if ip.ttl() <= 1 {
         return None;
     }

@@ -113,31 +113,27 @@ struct Slot<K> {
 /// would. A slot holds the last destination that hashed to it (collisions replace it).
 #[derive(Debug, Clone)]
 pub struct RouteCache {
-    v4: Box<[Slot<u32>]>,
-    v6: Box<[Slot<u128>]>,
+    v4: Box<[Slot<u32>; CACHE_V4]>,
+    v6: Box<[Slot<u128>; CACHE_V6]>,
 }
 
 impl Default for RouteCache {
     fn default() -> Self {
         RouteCache {
-            v4: vec![
-                Slot {
+            v4: Box::new(
+                [Slot {
                     key: 0,
                     filled: false,
-                    hop: None
-                };
-                CACHE_V4
-            ]
-            .into_boxed_slice(),
-            v6: vec![
-                Slot {
+                    hop: None,
+                }; CACHE_V4],
+            ),
+            v6: Box::new(
+                [Slot {
                     key: 0,
                     filled: false,
-                    hop: None
-                };
-                CACHE_V6
-            ]
-            .into_boxed_slice(),
+                    hop: None,
+                }; CACHE_V6],
+            ),
         }
     }
 }
@@ -149,19 +145,15 @@ impl RouteCache {
     pub fn lookup_v4(&mut self, table: &RouteTable, dst: Ipv4Addr) -> Option<(VlanId, IpAddr)> {
         let k = u32::from(dst);
         // Fibonacci hashing: the top bits of the product mix every bit of the address.
-        let i = (k.wrapping_mul(0x9e37_79b9) >> 24) as usize & (CACHE_V4 - 1);
-        if let Some(s) = self.v4.get(i).filter(|s| s.filled && s.key == k) {
-            return s.hop;
-        }
-        let hop = table.lookup_v4(dst);
-        if let Some(s) = self.v4.get_mut(i) {
+        let s = &mut self.v4[(k.wrapping_mul(0x9e37_79b9) >> 24) as usize % CACHE_V4];
+        if !(s.filled && s.key == k) {
             *s = Slot {
                 key: k,
                 filled: true,
-                hop,
+                hop: table.lookup_v4(dst),
             };
         }
-        hop
+        s.hop
     }
 
     /// [`RouteTable::lookup_v6`] through the cache.
@@ -169,19 +161,16 @@ impl RouteCache {
     pub fn lookup_v6(&mut self, table: &RouteTable, dst: &Ipv6Addr) -> Option<(VlanId, IpAddr)> {
         let k = u128::from(*dst);
         let folded = (k as u64) ^ ((k >> 64) as u64);
-        let i = (folded.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 57) as usize & (CACHE_V6 - 1);
-        if let Some(s) = self.v6.get(i).filter(|s| s.filled && s.key == k) {
-            return s.hop;
-        }
-        let hop = table.lookup_v6(dst);
-        if let Some(s) = self.v6.get_mut(i) {
+        let s =
+            &mut self.v6[(folded.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 57) as usize % CACHE_V6];
+        if !(s.filled && s.key == k) {
             *s = Slot {
                 key: k,
                 filled: true,
-                hop,
+                hop: table.lookup_v6(dst),
             };
         }
-        hop
+        s.hop
     }
 }
 

@@ -82,11 +82,16 @@ fn fold32(acc: u32) -> u16 {
 }
 
 /// [`sum`] of a 20-byte IPv4 header without options: five 32-bit big-endian words added in
-/// 64 bits (no carry can be lost: the total is below 2^35), then folded once.
+/// 64 bits (no carry can be lost: the total is below 2^35), then folded: the two 32-bit halves
+/// (below 2^33), then 16-bit folds until no carry is left.
 #[inline]
 pub fn sum_20(h: &[u8; 20]) -> u16 {
     let w = |i: usize| u64::from(u32::from_be_bytes([h[i], h[i + 1], h[i + 2], h[i + 3]]));
-    fold(w(0) + w(4) + w(8) + w(12) + w(16))
+    let acc = w(0) + w(4) + w(8) + w(12) + w(16);
+    let s = (acc & 0xffff_ffff) + (acc >> 32); // < 2^32 + 8
+    let s = (s & 0xffff) + (s >> 16); // < 2^17 + 2
+    let s = (s & 0xffff) + (s >> 16); // <= 0xffff + 2
+    ((s & 0xffff) + (s >> 16)) as u16
 }
 
 /// RFC 1071 one's-complement sum of `data`, folded to 16 bits, not complemented.
