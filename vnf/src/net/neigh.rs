@@ -280,7 +280,26 @@ impl<F> NeighTable<F> {
 
     /// The MAC address to send a packet for `key` to, or the packet queued while it is
     /// resolved. Updates the entry's use time; a STALE entry becomes PROBE.
+    #[inline]
     pub fn resolve(&mut self, key: NeighKey, pkt: F, now: u64) -> Resolve<F> {
+        // The common case, inlined: the entry used last, REACHABLE or PROBE (exactly what
+        // `resolve_any` does for it).
+        if let Some(Some(e)) = self.entries.get_mut(self.last) {
+            if e.key == key && matches!(e.state, NeighState::Reachable | NeighState::Probe) {
+                e.used = now;
+                return Resolve::Ready {
+                    pkt,
+                    mac: e.mac,
+                    probe: false,
+                };
+            }
+        }
+        self.resolve_any(key, pkt, now)
+    }
+
+    /// [`resolve`](Self::resolve) for any entry (or a new one).
+    #[inline(never)]
+    fn resolve_any(&mut self, key: NeighKey, pkt: F, now: u64) -> Resolve<F> {
         let last = self
             .entries
             .get(self.last)
