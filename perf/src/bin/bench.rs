@@ -30,6 +30,8 @@ usage: bench [OPTIONS]
   --no-build         do not run `cargo build --release -p egress-vnf` first
   --limit-only       measure testpmd only (no VNF); prints the table, writes no results
   --out PATH         results file (default: perf/results/latest.json)
+  --keep-inputs DIR  also copy each path's capture, neighbour announcements and egress-vnf
+                     configuration into DIR (for perf/scripts/callgrind-path.sh)
   --wait-idle N      before each run, wait up to N s for the machine to be idle (< 0.15 CPUs busy)
   --max-other-cpus X redo a run when other processes used more than X CPUs while either side
                      was measured, at most --runs redos in all (default: off)
@@ -49,6 +51,7 @@ struct Options {
     build: bool,
     limit_only: bool,
     out: PathBuf,
+    keep_inputs: Option<PathBuf>,
     note: String,
     wait_idle: u64,
     max_other_cpus: Option<f64>,
@@ -90,6 +93,7 @@ fn parse_args() -> Result<Options, String> {
             .join("results")
             .join("latest.json"),
         note: String::new(),
+        keep_inputs: None,
         wait_idle: 0,
         max_other_cpus: None,
     };
@@ -118,6 +122,7 @@ fn parse_args() -> Result<Options, String> {
             "--no-build" => o.build = false,
             "--limit-only" => o.limit_only = true,
             "--out" => o.out = PathBuf::from(value("--out")?),
+            "--keep-inputs" => o.keep_inputs = Some(PathBuf::from(value("--keep-inputs")?)),
             "--note" => o.note = value("--note")?,
             "--max-other-cpus" => {
                 o.max_other_cpus = Some(number("--max-other-cpus", value("--max-other-cpus")?)?)
@@ -426,6 +431,7 @@ fn run_vnf(ctx: &Ctx) -> Result<VnfRun, String> {
         &socket.to_string_lossy(),
     );
     std::fs::write(&cfg_path, &cfg).map_err(|e| format!("write {}: {e}", cfg_path.display()))?;
+    keep_input(ctx.opts, &cfg_path, "vnf.toml")?;
     let mut args = vec![
         "--config".to_string(),
         cfg_path.to_string_lossy().into_owned(),
@@ -602,6 +608,17 @@ fn session_memory(
     ))
 }
 
+/// `--keep-inputs`: copies one input of a run into that directory under `name`.
+fn keep_input(opts: &Options, from: &Path, name: &str) -> Result<(), String> {
+    let Some(dir) = &opts.keep_inputs else {
+        return Ok(());
+    };
+    std::fs::create_dir_all(dir).map_err(|e| format!("mkdir {}: {e}", dir.display()))?;
+    std::fs::copy(from, dir.join(name))
+        .map(|_| ())
+        .map_err(|e| format!("copy {} to {}: {e}", from.display(), dir.display()))
+}
+
 fn measure_path(
     opts: &Options,
     path: &PathSpec,
@@ -628,6 +645,10 @@ fn measure_path(
             Some(n)
         }
     };
+    keep_input(opts, &pcap_path, &format!("{}.pcap", path.name))?;
+    if let Some(n) = &neighbours {
+        keep_input(opts, n, "neighbours.pcap")?;
+    }
     let upstream = match path.port2 {
         Port2::Upstream => Some(start_upstream(dir, path, gen.flows)?),
         _ => None,
