@@ -528,7 +528,7 @@ impl Nat {
     /// in2out of any packet (the reference path): IPv4 options, IPv6 extension headers,
     /// fragments, ICMP queries and errors, and every malformed case.
     #[inline(never)]
-    fn in2out_general(&mut self, d: &mut [u8], now: u64) -> Step {
+    pub(super) fn in2out_general(&mut self, d: &mut [u8], now: u64) -> Step {
         let ip = match parse_l3(d) {
             Ok(ip) => ip,
             Err(None) => return Step::Pass,
@@ -687,7 +687,7 @@ impl Nat {
 
     /// out2in of any packet (the reference path).
     #[inline(never)]
-    fn out2in_general(&mut self, d: &mut [u8], now: u64) -> Step {
+    pub(super) fn out2in_general(&mut self, d: &mut [u8], now: u64) -> Step {
         let Ok(ip) = parse_l3(d) else {
             return Step::Pass;
         };
