@@ -17,6 +17,49 @@ const UDP: u8 = 17;
 const ICMP: u8 = 1;
 const ICMPV6: u8 = 58;
 
+/// Where a plain TCP/UDP packet's fields are (IPv4 with IHL 5, IPv6 with TCP or UDP as first
+/// next header), as [`plain_header`] found them.
+struct Plain {
+    /// IP header length (the L4 header's offset).
+    hdr: usize,
+    /// Offsets of the source and destination addresses.
+    s_off: usize,
+    d_off: usize,
+    /// End of the IP packet (its total length).
+    end: usize,
+    proto: u8,
+}
+
+/// The plain paths' common checks: the length fields fit the bytes, TCP or UDP with its whole
+/// header, not a non-first IPv4 fragment. `None`: the general path decides.
+#[inline(always)]
+fn plain_header<const V6: bool>(d: &[u8]) -> Option<Plain> {
+    let (hdr, s_off, d_off) = if V6 { (40, 8, 24) } else { (20, 12, 16) };
+    let end = if V6 {
+        40 + usize::from(rd16(d, 4))
+    } else {
+        usize::from(rd16(d, 2))
+    };
+    // `end >= hdr` and `end <= len` also give `len >= hdr`.
+    if end < hdr || end > d.len() {
+        return None;
+    }
+    let proto = d.get(if V6 { 6 } else { 9 }).copied().unwrap_or(0);
+    if (proto != TCP && proto != UDP) || hdr + min_l4(proto) > end {
+        return None;
+    }
+    if !V6 && rd16(d, 6) & 0x1fff != 0 {
+        return None; // a non-first fragment
+    }
+    Some(Plain {
+        hdr,
+        s_off,
+        d_off,
+        end,
+        proto,
+    })
+}
+
 #[inline(always)]
 fn rd16(d: &[u8], at: usize) -> u16 {
     match d.get(at..at.wrapping_add(2)) {
@@ -459,23 +502,13 @@ impl Nat {
     /// not such a packet (or a hairpin): the general path decides.
     #[inline(always)]
     fn in2out_plain<const V6: bool>(&mut self, d: &mut [u8], now: u64) -> Option<Step> {
-        let (hdr, s_off, d_off) = if V6 { (40, 8, 24) } else { (20, 12, 16) };
-        let end = if V6 {
-            40 + usize::from(rd16(d, 4))
-        } else {
-            usize::from(rd16(d, 2))
-        };
-        // `end >= hdr` and `end <= len` also give `len >= hdr`.
-        if end < hdr || end > d.len() {
-            return None;
-        }
-        let proto = d.get(if V6 { 6 } else { 9 }).copied().unwrap_or(0);
-        if (proto != TCP && proto != UDP) || hdr + min_l4(proto) > end {
-            return None;
-        }
-        if !V6 && rd16(d, 6) & 0x1fff != 0 {
-            return None; // a non-first fragment
-        }
+        let Plain {
+            hdr,
+            s_off,
+            d_off,
+            end,
+            proto,
+        } = plain_header::<V6>(d)?;
         let src = rd_addr(d, s_off, V6);
         let dst = rd_addr(d, d_off, V6);
         if self.table.is_snat_addr(&dst) {
@@ -621,22 +654,13 @@ impl Nat {
     /// `None`: not such a packet; the general path decides.
     #[inline(always)]
     fn out2in_plain<const V6: bool>(&mut self, d: &mut [u8], now: u64) -> Option<Step> {
-        let (hdr, s_off, d_off) = if V6 { (40, 8, 24) } else { (20, 12, 16) };
-        let end = if V6 {
-            40 + usize::from(rd16(d, 4))
-        } else {
-            usize::from(rd16(d, 2))
-        };
-        if end < hdr || end > d.len() {
-            return None;
-        }
-        let proto = d.get(if V6 { 6 } else { 9 }).copied().unwrap_or(0);
-        if (proto != TCP && proto != UDP) || hdr + min_l4(proto) > end {
-            return None;
-        }
-        if !V6 && rd16(d, 6) & 0x1fff != 0 {
-            return None; // a non-first fragment
-        }
+        let Plain {
+            hdr,
+            s_off,
+            d_off,
+            end,
+            proto,
+        } = plain_header::<V6>(d)?;
         let dst = rd_addr(d, d_off, V6);
         if !self.table.is_snat_addr(&dst) {
             return Some(Step::Pass);

@@ -461,19 +461,8 @@ impl<F: Frame> Net<F> {
                 if ip.next_header() != IpProtocol::Icmp || ip.is_fragment() {
                     return Outcome::Pass(pkt);
                 }
-                match icmp::echo_reply_v4(&mut pkt, hop) {
-                    Ok(()) => {
-                        self.counters.echo_replies += 1;
-                        Outcome::Reply(pkt)
-                    }
-                    Err(icmp::EchoError::Truncated) => {
-                        Outcome::Drop(pkt, DropReason::IcmpTruncated)
-                    }
-                    Err(icmp::EchoError::BadChecksum) => {
-                        Outcome::Drop(pkt, DropReason::IcmpBadChecksum)
-                    }
-                    Err(icmp::EchoError::NotEcho) => Outcome::Pass(pkt),
-                }
+                let r = icmp::echo_reply_v4(&mut pkt, hop);
+                self.echo_outcome(r, pkt)
             }
             _ => {
                 let ip = Ipv6Packet::new_unchecked(pkt.data());
@@ -490,22 +479,27 @@ impl<F: Frame> Net<F> {
                         | Icmpv6Message::RouterAdvert
                         | Icmpv6Message::Redirect,
                     ) => Outcome::Drop(pkt, DropReason::IcmpNotHandled),
-                    _ if meta.to_self => match icmp::echo_reply_v6(&mut pkt, hop) {
-                        Ok(()) => {
-                            self.counters.echo_replies += 1;
-                            Outcome::Reply(pkt)
-                        }
-                        Err(icmp::EchoError::Truncated) => {
-                            Outcome::Drop(pkt, DropReason::IcmpTruncated)
-                        }
-                        Err(icmp::EchoError::BadChecksum) => {
-                            Outcome::Drop(pkt, DropReason::IcmpBadChecksum)
-                        }
-                        Err(icmp::EchoError::NotEcho) => Outcome::Pass(pkt),
-                    },
+                    _ if meta.to_self => {
+                        let r = icmp::echo_reply_v6(&mut pkt, hop);
+                        self.echo_outcome(r, pkt)
+                    }
                     _ => Outcome::Pass(pkt),
                 }
             }
+        }
+    }
+
+    /// The outcome of answering an echo request to a self IP (IPv4 or IPv6): the reply, a
+    /// counted drop, or `Pass` when the message was not an echo request.
+    fn echo_outcome(&mut self, r: Result<(), icmp::EchoError>, pkt: F) -> Outcome<F> {
+        match r {
+            Ok(()) => {
+                self.counters.echo_replies += 1;
+                Outcome::Reply(pkt)
+            }
+            Err(icmp::EchoError::Truncated) => Outcome::Drop(pkt, DropReason::IcmpTruncated),
+            Err(icmp::EchoError::BadChecksum) => Outcome::Drop(pkt, DropReason::IcmpBadChecksum),
+            Err(icmp::EchoError::NotEcho) => Outcome::Pass(pkt),
         }
     }
 
